@@ -53,10 +53,14 @@ pub fn lazy_properties(args: TokenStream, item: TokenStream) -> TokenStream {
         );
     }
     let properties = check_properties(&mut imp, &mut errors);
-    if let Err(err) = errors.finish() {
-        return with_item(strip_markers(imp), err);
+    // Valid properties are expanded even when others are not, so that the
+    // type's `LazyCells` field still type-checks and only the real mistakes
+    // are reported.
+    let expanded = expand(imp, &field, properties);
+    match errors.finish() {
+        Ok(()) => expanded,
+        Err(err) => with_item(expanded, err),
     }
-    expand(imp, &field, properties)
 }
 
 pub fn lazy_property_alone(_args: TokenStream, item: TokenStream) -> TokenStream {
@@ -199,6 +203,7 @@ fn expand(mut imp: ItemImpl, field: &syn::Ident, properties: Vec<Property>) -> T
 
         // A missing storage field is reported at the method's `self`.
         let self_span = f.sig.inputs.first().map_or(name.span(), |a| a.span());
+        let field = syn::Ident::new(&field.to_string(), self_span);
         let cell = quote_spanned! {self_span=> self.#field.__cells().#name };
         f.sig.output = syn::parse_quote!(-> &#ty);
         f.block = syn::parse_quote!({ #cell.get_or_init(|| self.#compute()) });

@@ -1,0 +1,9 @@
+//! Every misuse of the macros is a compile error at the user's token,
+//! pinned by a `.stderr` snapshot beside each case in the workspace's flat
+//! `tests/ui/` folder.
+
+#[test]
+fn ui() {
+    let t = trybuild::TestCases::new();
+    t.compile_fail("../tests/ui/*.rs");
+}
