@@ -19,13 +19,22 @@ fn exact_sizes_are_known() {
     let batches = batch_iterator(0..10, 3).expect("size");
     assert_eq!(batches.len(), 4);
     assert_eq!(batch_iterator(0..0, 3).expect("size").count(), 0);
-    assert_eq!(batch_iterator(0..9, 3).expect("size").last(), Some(vec![6, 7, 8]));
+    assert_eq!(
+        batch_iterator(0..9, 3).expect("size").last(),
+        Some(vec![6, 7, 8])
+    );
 }
 
 #[test]
 fn zero_batch_size_is_an_error() {
-    assert!(matches!(batch_iterator(0..10, 0), Err(Error::ZeroBatchSize)));
-    assert!(matches!(batch_slices(&[1, 2], 0), Err(Error::ZeroBatchSize)));
+    assert!(matches!(
+        batch_iterator(0..10, 0),
+        Err(Error::ZeroBatchSize)
+    ));
+    assert!(matches!(
+        batch_slices(&[1, 2], 0),
+        Err(Error::ZeroBatchSize)
+    ));
 }
 
 #[test]
@@ -40,6 +49,10 @@ fn slices_are_not_copied() {
 
 #[test]
 fn progress_keeps_every_batch() {
-    let items: Vec<usize> = batch_iterator(0..1_000, 7).expect("size").progress().map(|b| b.len()).collect();
+    let items: Vec<usize> = batch_iterator(0..1_000, 7)
+        .expect("size")
+        .progress()
+        .map(|b| b.len())
+        .collect();
     assert_eq!(items.iter().sum::<usize>(), 1_000);
 }

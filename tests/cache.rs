@@ -42,7 +42,9 @@ fn invalidate_and_clear() {
 
 #[test]
 fn eviction_under_an_entry_bound() {
-    let cache = SmartCache::builder(Duration::from_secs(60)).max_entries(50).build();
+    let cache = SmartCache::builder(Duration::from_secs(60))
+        .max_entries(50)
+        .build();
     for i in 0..1_000 {
         cache.set(i, i);
     }
@@ -57,7 +59,11 @@ fn eviction_under_a_weight_bound() {
     for i in 0..100 {
         cache.set(i, vec![0; 100]);
     }
-    assert!(cache.len() <= 10, "{} entries of 100 bytes under a 1000 bound", cache.len());
+    assert!(
+        cache.len() <= 10,
+        "{} entries of 100 bytes under a 1000 bound",
+        cache.len()
+    );
 }
 
 #[test]

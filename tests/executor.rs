@@ -31,16 +31,26 @@ fn map_of_sleeps_on_four_workers_is_parallel() {
     executor.map(sleep, 0..100);
     let parallel = start.elapsed();
     let ratio = parallel.as_secs_f64() / sequential.as_secs_f64();
-    assert!(ratio <= 0.6, "4 workers took {ratio:.2} of the sequential time");
+    assert!(
+        ratio <= 0.6,
+        "4 workers took {ratio:.2} of the sequential time"
+    );
 }
 
 #[test]
 fn tasks_run_on_the_pool_threads() {
     let executor = ParallelExecutor::new(3).expect("pool");
     let names = executor.map(|_: u8| thread::current().name().map(str::to_owned), 0..30);
-    assert!(names.iter().all(|n| n.as_deref().is_some_and(|n| n.starts_with("flowyml-worker-"))));
+    assert!(names.iter().all(|n| {
+        n.as_deref()
+            .is_some_and(|n| n.starts_with("flowyml-worker-"))
+    }));
     let handle = executor.submit(|| thread::current().name().map(str::to_owned));
-    assert!(handle.join().is_some_and(|n| n.starts_with("flowyml-worker-")));
+    assert!(
+        handle
+            .join()
+            .is_some_and(|n| n.starts_with("flowyml-worker-"))
+    );
 }
 
 #[test]
@@ -101,7 +111,10 @@ fn submit_join_and_wait_all_by_key() {
         ("model", executor.submit(|| 30)),
     ]);
     let results = executor.wait_all(futures);
-    assert_eq!(results, HashMap::from([("data1", 10), ("data2", 20), ("model", 30)]));
+    assert_eq!(
+        results,
+        HashMap::from([("data1", 10), ("data2", 20), ("model", 30)])
+    );
 
     let futures = HashMap::from([
         ("good", executor.submit(|| 1)),

@@ -47,7 +47,10 @@ fn computed_once_under_eight_racing_threads() {
         .map(|h| h.join().expect("no panic"))
         .collect();
     assert_eq!(calls.load(Ordering::SeqCst), 1);
-    assert!(addresses.windows(2).all(|w| w[0] == w[1]), "every thread sees the one value");
+    assert!(
+        addresses.windows(2).all(|w| w[0] == w[1]),
+        "every thread sees the one value"
+    );
 }
 
 #[test]
@@ -127,7 +130,11 @@ fn lazy_properties_once_per_instance_and_separately_per_instance() {
     });
     assert_eq!(*a.statistics(), (97.5, 98.0));
     assert_eq!(*b.statistics(), (98.0, 99.0));
-    assert_eq!(DATA_LOADS.load(Ordering::SeqCst), 2, "data once for each of the two instances");
+    assert_eq!(
+        DATA_LOADS.load(Ordering::SeqCst),
+        2,
+        "data once for each of the two instances"
+    );
     assert_eq!(STATS_RUNS.load(Ordering::SeqCst), 2);
     assert!(std::ptr::eq(a.data(), a.data()));
 }

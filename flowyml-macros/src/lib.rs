@@ -13,6 +13,11 @@ use proc_macro::TokenStream;
 
 mod errors;
 mod lazy;
+mod pipeline;
+mod step;
+// Shared with the runtime crate so both suggest names the same way.
+#[path = "../../flowyml/src/suggest.rs"]
+mod suggest;
 
 /// Marks an `impl` block whose `#[lazy_property]` methods are cached per
 /// instance. The type stores them in one field, `lazy: LazyCells<Self>`
@@ -30,4 +35,27 @@ pub fn lazy_properties(args: TokenStream, item: TokenStream) -> TokenStream {
 #[proc_macro_attribute]
 pub fn lazy_property(args: TokenStream, item: TokenStream) -> TokenStream {
     lazy::lazy_property_alone(args.into(), item.into()).into()
+}
+
+/// Makes a plain function a pipeline step.
+///
+/// `#[step(inputs = ["raw"], outputs = ["clean"])]`, with optional
+/// `name = ".."`, `gpu` and `watch = ["file"]`. Without `inputs`, the
+/// parameter names are the input artifacts; without `outputs`, the single
+/// output is named after the function. A parameter is `&T` (borrowed from
+/// the shared artifact) or an owned `T: Clone`; several outputs are returned
+/// as a tuple; a `Result<_, E: Display>` return fails the step with `E`'s
+/// message. The function stays callable as written.
+#[proc_macro_attribute]
+pub fn step(args: TokenStream, item: TokenStream) -> TokenStream {
+    step::step(args.into(), item.into()).into()
+}
+
+/// Declares a named pipeline over the `#[step]` functions of an inline
+/// module, checked at compile time and registered for the CLI:
+/// `#[pipeline(name = "training")] mod training { .. }`. It adds
+/// `pipeline()` and `NAME` to the module.
+#[proc_macro_attribute]
+pub fn pipeline(args: TokenStream, item: TokenStream) -> TokenStream {
+    pipeline::pipeline(args.into(), item.into()).into()
 }

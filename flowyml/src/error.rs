@@ -42,6 +42,58 @@ pub enum Error {
         panicked: bool,
     },
 
+    /// Validation found problems; all of them are listed.
+    #[error("pipeline `{pipeline}` is invalid:\n{}", problems.iter().map(|p| format!("  - {p}")).collect::<Vec<_>>().join("\n"))]
+    InvalidPipeline {
+        /// The pipeline's name.
+        pipeline: String,
+        /// Every problem found, one per entry.
+        problems: Vec<String>,
+    },
+
+    /// A step failed (returned an error or panicked); the run's result says
+    /// which steps ran, failed and were skipped.
+    #[error("pipeline `{pipeline}`: step `{step}` failed: {message}")]
+    StepFailed {
+        /// The pipeline's name.
+        pipeline: String,
+        /// The first step that failed.
+        step: String,
+        /// Its error message.
+        message: String,
+        /// Everything the run did.
+        result: Box<crate::pipeline::PipelineResult>,
+    },
+
+    /// No artifact has this name.
+    #[error("no artifact named `{name}`{hint}")]
+    UnknownArtifact {
+        /// The name asked for.
+        name: String,
+        /// A suggestion, if a name is close.
+        hint: String,
+    },
+
+    /// The artifact exists with another type.
+    #[error("artifact `{name}` is a `{found}`, not a `{expected}`")]
+    ArtifactType {
+        /// The artifact.
+        name: String,
+        /// The type asked for.
+        expected: String,
+        /// The artifact's type.
+        found: String,
+    },
+
+    /// No registered pipeline has this name.
+    #[error("no pipeline named `{name}`{hint}")]
+    UnknownPipeline {
+        /// The name asked for.
+        name: String,
+        /// A suggestion, if a name is close.
+        hint: String,
+    },
+
     /// A file could not be read or written.
     #[error("{}: {source}", path.display())]
     Io {

@@ -13,6 +13,7 @@
 //! | Parallel Execution | [`executor`] ([`ParallelExecutor`]) |
 //! | Batch Processing | [`batch`] ([`batch_iterator`]) |
 //! | SmartCache | [`cache`] ([`SmartCache`]) |
+//! | Parallel Pipeline Steps | [`step`] ([`step`](macro@step)), [`pipeline`] ([`Pipeline`], [`pipeline`](macro@pipeline)) |
 //!
 //! ```
 //! use flowyml::{LazyValue, ParallelExecutor, batch_iterator};
@@ -26,22 +27,34 @@
 //! ```
 #![warn(missing_docs)]
 
+pub mod artifact;
 pub mod batch;
 pub mod cache;
 pub mod error;
 pub mod executor;
 pub mod lazy;
+pub mod pipeline;
+pub mod registry;
+pub mod step;
+mod suggest;
 
 pub use batch::batch_iterator;
 pub use cache::SmartCache;
 pub use error::{Error, Result};
 pub use executor::{ParallelExecutor, TaskHandle};
-pub use flowyml_macros::{lazy_properties, lazy_property};
+pub use flowyml_macros::{lazy_properties, lazy_property, pipeline, step};
 pub use lazy::{LazyCells, LazyValue, TryLazyValue};
+pub use pipeline::{Pipeline, PipelineResult, StepStatus};
+pub use step::{Step, StepError};
 
 /// Paths the macros expand to. Not part of the public API.
 #[doc(hidden)]
 pub mod __private {
+    pub use crate::artifact::{Codec, probe};
     pub use crate::lazy::LazyHost;
+    pub use crate::registry::{RegisteredPipeline, RegisteredStep};
+    pub use crate::step::{ArtifactSpec, Step, StepContext, StepError, StepSpec};
+    pub use inventory;
+    pub use std::borrow::Cow;
     pub use std::sync::OnceLock;
 }

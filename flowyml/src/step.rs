@@ -1,0 +1,313 @@
+//! Steps: what `#[step]` generates, and how a pipeline calls it.
+//!
+//! A step is a value implementing [`Step`]: its [`StepSpec`] (name, inputs
+//! and outputs with their types, code fingerprint, options) and a
+//! [`run`](Step::run) that reads its inputs from a [`StepContext`] and
+//! writes its outputs into it. `#[step]` generates both from a plain
+//! function; [`FnStep`] builds one at run time (for generated or very
+//! large pipelines).
+
+use std::any::{Any, TypeId};
+use std::borrow::Cow;
+use std::fmt;
+use std::sync::{Arc, OnceLock};
+
+use crate::artifact::{Artifact, Codec};
+
+/// A named artifact a step consumes or produces, with its type.
+#[derive(Clone)]
+pub struct ArtifactSpec {
+    /// The artifact's name in the pipeline.
+    pub name: Cow<'static, str>,
+    /// The type as written in the step's signature, for messages.
+    pub type_name: Cow<'static, str>,
+    /// The type's identity, for validation.
+    pub type_id: fn() -> TypeId,
+}
+
+impl ArtifactSpec {
+    /// The spec of an artifact `name` of type `T`.
+    pub fn of<T: 'static>(name: impl Into<Cow<'static, str>>) -> Self {
+        ArtifactSpec {
+            name: name.into(),
+            type_name: Cow::Borrowed(std::any::type_name::<T>()),
+            type_id: TypeId::of::<T>,
+        }
+    }
+}
+
+impl fmt::Debug for ArtifactSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.name, self.type_name)
+    }
+}
+
+/// Everything known about a step before it runs.
+#[derive(Clone, Debug)]
+pub struct StepSpec {
+    /// The step's name, unique in a pipeline.
+    pub name: Cow<'static, str>,
+    /// The module that defines it.
+    pub module_path: Cow<'static, str>,
+    /// Source file and line of the definition.
+    pub location: (&'static str, u32),
+    /// Consumed artifacts, in parameter order.
+    pub inputs: Cow<'static, [ArtifactSpec]>,
+    /// Produced artifacts, in output order.
+    pub outputs: Cow<'static, [ArtifactSpec]>,
+    /// A hash of the step's code: editing the body changes it, and so
+    /// invalidates the step's cached outputs.
+    pub code_fingerprint: [u8; 32],
+    /// Whether the step needs a GPU.
+    pub gpu: bool,
+    /// External files the step reads; their changes invalidate it.
+    pub watch: Cow<'static, [&'static str]>,
+}
+
+/// A step whose run failed; the message is the step's own error.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StepError(pub String);
+
+impl StepError {
+    /// An error with `message`.
+    pub fn new(message: impl fmt::Display) -> Self {
+        StepError(message.to_string())
+    }
+}
+
+impl fmt::Display for StepError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for StepError {}
+
+/// A unit of work in a pipeline. `#[step]` implements it; see also
+/// [`FnStep`].
+pub trait Step: Send + Sync + 'static {
+    /// Name, inputs, outputs and options.
+    fn spec(&self) -> &StepSpec;
+
+    /// Reads the inputs from `ctx` and writes every output into it.
+    ///
+    /// # Errors
+    /// The step's own failure, reported with the step's name.
+    fn run(&self, ctx: &mut StepContext<'_>) -> Result<(), StepError>;
+
+    /// How each output is hashed and stored (by output index); outputs
+    /// without a codec are kept in memory only.
+    fn codecs(&self) -> Vec<Codec> {
+        self.spec()
+            .outputs
+            .iter()
+            .map(|_| Codec::opaque())
+            .collect()
+    }
+}
+
+/// Typed per-run resources shared by steps (such as an opened GPU).
+#[derive(Default)]
+pub struct Resources {
+    entries: Vec<(TypeId, Arc<dyn Any + Send + Sync>)>,
+}
+
+impl Resources {
+    /// Adds (or replaces) the resource of type `R`.
+    pub fn insert<R: Any + Send + Sync>(&mut self, resource: Arc<R>) {
+        self.entries.retain(|(t, _)| *t != TypeId::of::<R>());
+        self.entries.push((TypeId::of::<R>(), resource));
+    }
+
+    /// The resource of type `R`.
+    pub fn get<R: Any + Send + Sync>(&self) -> Option<&R> {
+        self.entries
+            .iter()
+            .find(|(t, _)| *t == TypeId::of::<R>())
+            .and_then(|(_, r)| r.downcast_ref())
+    }
+}
+
+impl fmt::Debug for Resources {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Resources({} entries)", self.entries.len())
+    }
+}
+
+/// A step's view of the run: its inputs, its output slots, the run's
+/// resources.
+pub struct StepContext<'a> {
+    pub(crate) spec: &'a StepSpec,
+    pub(crate) slots: &'a [OnceLock<Artifact>],
+    pub(crate) inputs: &'a [usize],
+    pub(crate) outputs: &'a [usize],
+    pub(crate) resources: &'a Resources,
+}
+
+impl<'a> StepContext<'a> {
+    /// Input `i` (in parameter order) as a `&T`.
+    ///
+    /// # Errors
+    /// If the input is absent or of another type (validation prevents both
+    /// for steps made by `#[step]`).
+    #[inline]
+    pub fn input<T: 'static>(&self, i: usize) -> Result<&'a T, StepError> {
+        let artifact = self.input_artifact(i)?;
+        artifact.downcast_ref::<T>().ok_or_else(|| {
+            StepError(format!(
+                "input `{}` is not a `{}`",
+                self.spec.inputs[i].name,
+                std::any::type_name::<T>()
+            ))
+        })
+    }
+
+    /// Input `i` as the shared artifact.
+    ///
+    /// # Errors
+    /// If the input has no value.
+    #[inline]
+    pub fn input_artifact(&self, i: usize) -> Result<&'a Artifact, StepError> {
+        self.inputs
+            .get(i)
+            .and_then(|&slot| self.slots[slot].get())
+            .ok_or_else(|| {
+                StepError(format!(
+                    "input #{i} of step `{}` has no value",
+                    self.spec.name
+                ))
+            })
+    }
+
+    /// Stores output `j` (in output order).
+    #[inline]
+    pub fn set_output<T: Any + Send + Sync>(&mut self, j: usize, value: T) {
+        self.set_output_artifact(j, Arc::new(value));
+    }
+
+    /// Stores output `j` as an already shared artifact.
+    #[inline]
+    pub fn set_output_artifact(&mut self, j: usize, value: Artifact) {
+        // Each slot has exactly one producer and is written once per run;
+        // validation guarantees it, so a second write is a logic error.
+        let _ = self.slots[self.outputs[j]].set(value);
+    }
+
+    /// The run's resource of type `R`.
+    ///
+    /// # Errors
+    /// If the run has no such resource.
+    pub fn resource<R: Any + Send + Sync>(&self) -> Result<&'a R, StepError> {
+        self.resources.get::<R>().ok_or_else(|| {
+            StepError(format!(
+                "step `{}` needs a `{}`, which this run does not provide",
+                self.spec.name,
+                std::any::type_name::<R>()
+            ))
+        })
+    }
+
+    /// This step's spec.
+    pub fn spec(&self) -> &'a StepSpec {
+        self.spec
+    }
+}
+
+type RunFn = dyn Fn(&mut StepContext<'_>) -> Result<(), StepError> + Send + Sync;
+
+/// A step built at run time from a closure.
+///
+/// ```
+/// use flowyml::{Pipeline, step::FnStep};
+///
+/// let double = FnStep::new("double")
+///     .input::<u64>("x")
+///     .output::<u64>("y")
+///     .build(|ctx| {
+///         let x = *ctx.input::<u64>(0)?;
+///         ctx.set_output(0, x * 2);
+///         Ok(())
+///     });
+/// let mut pipeline = Pipeline::new("dynamic");
+/// pipeline.input("x", 21_u64).add_step(double);
+/// assert_eq!(*pipeline.run()?.get::<u64>("y")?, 42);
+/// # Ok::<(), flowyml::Error>(())
+/// ```
+pub struct FnStep {
+    spec: StepSpec,
+    run: Box<RunFn>,
+}
+
+/// Builds a [`FnStep`]; made by [`FnStep::new`].
+#[derive(Debug)]
+pub struct FnStepBuilder {
+    spec: StepSpec,
+}
+
+impl FnStep {
+    /// A step named `name`; add its inputs and outputs, then `build` it.
+    pub fn new(name: impl Into<Cow<'static, str>>) -> FnStepBuilder {
+        FnStepBuilder {
+            spec: StepSpec {
+                name: name.into(),
+                module_path: Cow::Borrowed(""),
+                location: ("", 0),
+                inputs: Cow::Owned(Vec::new()),
+                outputs: Cow::Owned(Vec::new()),
+                code_fingerprint: [0; 32],
+                gpu: false,
+                watch: Cow::Borrowed(&[]),
+            },
+        }
+    }
+}
+
+impl FnStepBuilder {
+    /// Consumes artifact `name` of type `T`.
+    pub fn input<T: 'static>(mut self, name: impl Into<Cow<'static, str>>) -> Self {
+        self.spec.inputs.to_mut().push(ArtifactSpec::of::<T>(name));
+        self
+    }
+
+    /// Produces artifact `name` of type `T`.
+    pub fn output<T: 'static>(mut self, name: impl Into<Cow<'static, str>>) -> Self {
+        self.spec.outputs.to_mut().push(ArtifactSpec::of::<T>(name));
+        self
+    }
+
+    /// Sets the code fingerprint: change it when the closure's behaviour
+    /// changes, so incremental runs recompute the step.
+    pub fn version(mut self, version: &str) -> Self {
+        self.spec.code_fingerprint = *blake3::hash(version.as_bytes()).as_bytes();
+        self
+    }
+
+    /// The step, running `run`.
+    pub fn build(
+        self,
+        run: impl Fn(&mut StepContext<'_>) -> Result<(), StepError> + Send + Sync + 'static,
+    ) -> FnStep {
+        FnStep {
+            spec: self.spec,
+            run: Box::new(run),
+        }
+    }
+}
+
+impl Step for FnStep {
+    fn spec(&self) -> &StepSpec {
+        &self.spec
+    }
+
+    fn run(&self, ctx: &mut StepContext<'_>) -> Result<(), StepError> {
+        (self.run)(ctx)
+    }
+}
+
+impl fmt::Debug for FnStep {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("FnStep")
+            .field("spec", &self.spec)
+            .finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,47 @@
+//! "Did you mean" suggestions for misspelt names.
+
+/// `", did you mean `x`?"` for the known name closest to `wanted` by edit
+/// distance, or `""` when none is close enough to be a typo.
+pub(crate) fn did_you_mean<'a>(wanted: &str, known: impl Iterator<Item = &'a str>) -> String {
+    known
+        .map(|k| (levenshtein(wanted, k), k))
+        .filter(|(d, k)| *d <= (wanted.len().max(k.len()) + 2) / 3)
+        .min()
+        .map_or_else(String::new, |(_, k)| format!("; did you mean `{k}`?"))
+}
+
+fn levenshtein(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut diagonal = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let above = row[j + 1];
+            row[j + 1] = (diagonal + usize::from(ca != *cb))
+                .min(row[j] + 1)
+                .min(above + 1);
+            diagonal = above;
+        }
+    }
+    row[b.len()]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::did_you_mean;
+
+    #[test]
+    fn suggests_close_names_only() {
+        let known = ["features", "clean", "model"];
+        assert_eq!(
+            did_you_mean("feature", known.iter().copied()),
+            "; did you mean `features`?"
+        );
+        assert_eq!(
+            did_you_mean("claen", known.iter().copied()),
+            "; did you mean `clean`?"
+        );
+        assert_eq!(did_you_mean("weights", known.iter().copied()), "");
+    }
+}

@@ -1,0 +1,401 @@
+//! Steps and pipelines: wiring, validation, real parallelism, failures.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use flowyml::step::FnStep;
+use flowyml::{Error, ParallelExecutor, Pipeline, StepStatus, pipeline, step};
+
+#[step(inputs = ["raw"], outputs = ["clean"])]
+fn clean_data(values: &Vec<f64>) -> Vec<f64> {
+    values.iter().copied().filter(|v| v.is_finite()).collect()
+}
+
+#[step(outputs = ["mean", "count"])]
+fn describe(clean: &Vec<f64>) -> (f64, usize) {
+    (clean.iter().sum::<f64>() / clean.len() as f64, clean.len())
+}
+
+#[step(outputs = ["scaled"])]
+fn scale(clean: Vec<f64>, mean: &f64) -> Vec<f64> {
+    // An owned parameter is this step's own clone of the artifact.
+    clean.into_iter().map(|v| v / mean).collect()
+}
+
+#[step(outputs = ["parsed"])]
+fn parse(text: &String) -> Result<u32, std::num::ParseIntError> {
+    text.trim().parse()
+}
+
+#[test]
+fn a_step_stays_a_plain_function() {
+    assert_eq!(clean_data(&vec![1.0, f64::NAN, 3.0]), vec![1.0, 3.0]);
+    assert_eq!(describe(&vec![1.0, 3.0]), (2.0, 2));
+    assert!(parse(&"x".to_owned()).is_err());
+}
+
+#[test]
+fn steps_are_registered_with_their_signature() {
+    let specs = flowyml::registry::steps();
+    let spec = specs
+        .iter()
+        .find(|s| s.name == "describe")
+        .expect("registered");
+    assert!(spec.module_path.ends_with("pipeline"));
+    assert_eq!(spec.inputs.len(), 1);
+    assert_eq!(
+        (
+            spec.inputs[0].name.as_ref(),
+            spec.inputs[0].type_name.as_ref()
+        ),
+        ("clean", "Vec<f64>")
+    );
+    let outputs: Vec<_> = spec
+        .outputs
+        .iter()
+        .map(|o| (o.name.as_ref(), o.type_name.as_ref()))
+        .collect();
+    assert_eq!(outputs, vec![("mean", "f64"), ("count", "usize")]);
+    let spec = specs
+        .iter()
+        .find(|s| s.name == "scale")
+        .expect("registered");
+    assert!(
+        !spec.inputs[0].type_name.starts_with('&'),
+        "an owned parameter"
+    );
+}
+
+#[test]
+fn a_pipeline_wires_steps_by_artifact_name() -> flowyml::Result<()> {
+    let mut p = Pipeline::new("stats");
+    // Added out of order on purpose: the plan orders them.
+    p.add_step(scale).add_step(describe).add_step(clean_data);
+    p.input("raw", vec![2.0, f64::INFINITY, 4.0]);
+    let result = p.run()?;
+    assert_eq!(result.get::<Vec<f64>>("clean")?, &vec![2.0, 4.0]);
+    assert_eq!(*result.get::<f64>("mean")?, 3.0);
+    assert_eq!(*result.get::<usize>("count")?, 2);
+    assert_eq!(
+        result.get::<Vec<f64>>("scaled")?,
+        &vec![2.0 / 3.0, 4.0 / 3.0]
+    );
+    assert!(result.steps.iter().all(|s| s.status == StepStatus::Ran));
+    assert!(result.succeeded());
+    Ok(())
+}
+
+#[test]
+fn result_access_errors_name_the_artifact() -> flowyml::Result<()> {
+    let mut p = Pipeline::new("stats");
+    p.add_step(clean_data).input("raw", vec![1.0]);
+    let result = p.run()?;
+    let err = result.get::<Vec<f64>>("claen").unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "no artifact named `claen`; did you mean `clean`?"
+    );
+    let err = result.get::<Vec<f32>>("clean").unwrap_err();
+    assert!(
+        matches!(err, Error::ArtifactType { ref name, ref found, .. } if name == "clean" && found == "Vec<f64>"),
+        "{err}"
+    );
+    Ok(())
+}
+
+#[test]
+fn validation_reports_every_problem_together() {
+    let mut p = Pipeline::new("broken");
+    p.add_step(describe) // needs `clean`, which nobody produces
+        .add_step(scale)
+        .add_step(
+            FnStep::new("other_mean")
+                .output::<f64>("mean")
+                .build(|_| Ok(())),
+        )
+        .input("clen", vec![1.0_f64]);
+    let err = p.validate().unwrap_err();
+    let Error::InvalidPipeline { pipeline, problems } = &err else {
+        panic!("{err}")
+    };
+    assert_eq!(pipeline, "broken");
+    assert_eq!(problems.len(), 3, "{problems:#?}");
+    assert!(
+        problems.iter().any(|p| p
+            == "artifact `mean` is produced twice: by step `describe` and by step `other_mean`")
+    );
+    assert!(problems.iter().any(|p| p.contains("step `describe` needs artifact `clean`, which no step produces and no run-time input provides; did you mean `clen`?")));
+    assert!(
+        problems
+            .iter()
+            .any(|p| p.contains("step `scale` needs artifact `clean`"))
+    );
+    assert!(
+        err.to_string()
+            .starts_with("pipeline `broken` is invalid:\n  - ")
+    );
+}
+
+#[test]
+fn validation_names_a_cycle_in_order() {
+    let mut p = Pipeline::new("loop");
+    p.add_step(
+        FnStep::new("a")
+            .input::<u8>("y")
+            .output::<u8>("x")
+            .build(|_| Ok(())),
+    );
+    p.add_step(
+        FnStep::new("b")
+            .input::<u8>("x")
+            .output::<u8>("y")
+            .build(|_| Ok(())),
+    );
+    let err = p.validate().unwrap_err().to_string();
+    assert!(
+        err.ends_with("cycle: a -> b -> a") || err.ends_with("cycle: b -> a -> b"),
+        "{err}"
+    );
+}
+
+#[test]
+fn validation_reports_type_mismatches_with_both_types() {
+    let mut p = Pipeline::new("types");
+    p.add_step(clean_data).input("raw", vec![1.0_f32]);
+    let err = p.validate().unwrap_err().to_string();
+    assert!(
+        err.contains("type mismatch for artifact `raw`: a run-time input produces `alloc::vec::Vec<f32>` but step `clean_data` expects `Vec<f64>`"),
+        "{err}"
+    );
+}
+
+fn sleeper(name: &'static str, output: &'static str, ms: u64) -> FnStep {
+    FnStep::new(name).output::<u64>(output).build(move |ctx| {
+        std::thread::sleep(Duration::from_millis(ms));
+        ctx.set_output(0, ms);
+        Ok(())
+    })
+}
+
+#[test]
+fn independent_steps_run_at_the_same_time() -> flowyml::Result<()> {
+    let executor = ParallelExecutor::new(2)?;
+    let mut p = Pipeline::new("parallel");
+    p.add_step(sleeper("a", "x", 100))
+        .add_step(sleeper("b", "y", 100));
+    let start = Instant::now();
+    let result = p.run_with(&executor)?;
+    let ratio = start.elapsed().as_secs_f64() / 0.200;
+    assert!(ratio <= 0.75, "two 100 ms steps took {ratio:.2} of 200 ms");
+    let workers: Vec<_> = result.steps.iter().map(|s| s.worker).collect();
+    assert_ne!(workers[0], workers[1], "each step on its own worker");
+    Ok(())
+}
+
+#[test]
+fn a_diamond_runs_each_step_once_after_its_inputs() -> flowyml::Result<()> {
+    let runs = std::sync::Arc::new(AtomicUsize::new(0));
+    let counted = |name: &'static str, inputs: &[&'static str], output: &'static str| {
+        let runs = std::sync::Arc::clone(&runs);
+        let mut b = FnStep::new(name);
+        for i in inputs {
+            b = b.input::<u64>(*i);
+        }
+        let n = inputs.len();
+        b.output::<u64>(output).build(move |ctx| {
+            runs.fetch_add(1, Ordering::SeqCst);
+            let sum: u64 = (0..n)
+                .map(|i| ctx.input::<u64>(i).copied())
+                .sum::<Result<_, _>>()?;
+            ctx.set_output(0, sum + 1);
+            Ok(())
+        })
+    };
+    let mut p = Pipeline::new("diamond");
+    p.add_step(counted("top", &[], "t"))
+        .add_step(counted("left", &["t"], "l"))
+        .add_step(counted("right", &["t"], "r"))
+        .add_step(counted("bottom", &["l", "r"], "b"));
+    let result = p.run_with(&ParallelExecutor::new(2)?)?;
+    assert_eq!(*result.get::<u64>("b")?, 5);
+    assert_eq!(runs.load(Ordering::SeqCst), 4);
+    let start = |n| result.step(n).map(|s| s.start).expect("ran");
+    let end = |n| result.step(n).map(|s| s.start + s.duration).expect("ran");
+    assert!(start("bottom") >= end("left").max(end("right")));
+    Ok(())
+}
+
+#[test]
+fn a_failing_step_is_named_and_its_dependents_skipped() -> flowyml::Result<()> {
+    let mut p = Pipeline::new("fails");
+    p.add_step(parse)
+        .add_step(
+            FnStep::new("double")
+                .input::<u32>("parsed")
+                .output::<u32>("twice")
+                .build(|ctx| {
+                    let v = *ctx.input::<u32>(0)?;
+                    ctx.set_output(0, v * 2);
+                    Ok(())
+                }),
+        )
+        .add_step(sleeper("independent", "other", 30))
+        .input("text", "12x".to_owned());
+    let err = p.run_with(&ParallelExecutor::new(2)?).unwrap_err();
+    let Error::StepFailed {
+        pipeline,
+        step,
+        message,
+        result,
+    } = err
+    else {
+        panic!("expected StepFailed")
+    };
+    assert_eq!((pipeline.as_str(), step.as_str()), ("fails", "parse"));
+    assert_eq!(message, "invalid digit found in string");
+    assert_eq!(
+        result.step("parse").map(|s| s.status),
+        Some(StepStatus::Failed)
+    );
+    assert_eq!(
+        result.step("double").map(|s| s.status),
+        Some(StepStatus::Skipped)
+    );
+    // Already running when `parse` failed (2 workers), so it finished.
+    assert_eq!(
+        result.step("independent").map(|s| s.status),
+        Some(StepStatus::Ran)
+    );
+    Ok(())
+}
+
+#[test]
+fn a_panicking_step_is_contained_and_keep_going_runs_the_rest() -> flowyml::Result<()> {
+    let mut p = Pipeline::new("panics");
+    p.add_step(
+        FnStep::new("boom")
+            .output::<u8>("x")
+            .build(|_| panic!("disk on fire")),
+    )
+    .add_step(
+        FnStep::new("after")
+            .input::<u8>("x")
+            .output::<u8>("y")
+            .build(|_| Ok(())),
+    );
+    for i in 0..6 {
+        p.add_step(sleeper(
+            ["s0", "s1", "s2", "s3", "s4", "s5"][i],
+            ["o0", "o1", "o2", "o3", "o4", "o5"][i],
+            1,
+        ));
+    }
+    p.keep_going(true);
+    let err = p.run_with(&ParallelExecutor::new(1)?).unwrap_err();
+    let Error::StepFailed {
+        step,
+        message,
+        result,
+        ..
+    } = err
+    else {
+        panic!("expected StepFailed")
+    };
+    assert_eq!(
+        (step.as_str(), message.as_str()),
+        ("boom", "panicked: disk on fire")
+    );
+    assert_eq!(result.steps_with(StepStatus::Skipped), vec!["after"]);
+    assert_eq!(result.steps_with(StepStatus::Ran).len(), 6);
+    Ok(())
+}
+
+#[test]
+fn a_step_that_forgets_an_output_fails_clearly() {
+    let mut p = Pipeline::new("forgetful");
+    p.add_step(FnStep::new("lazy").output::<u8>("x").build(|_| Ok(())));
+    let err = p.run().unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "pipeline `forgetful`: step `lazy` failed: did not produce its output `x`"
+    );
+}
+
+#[test]
+fn json_and_trace_describe_the_run() -> flowyml::Result<()> {
+    let mut p = Pipeline::new("stats");
+    p.add_step(clean_data)
+        .add_step(describe)
+        .input("raw", vec![1.0, 2.0]);
+    let result = p.run()?;
+    let json = result.to_json();
+    assert_eq!(json["pipeline"], "stats");
+    let steps = json["steps"].as_array().expect("steps");
+    assert_eq!(steps.len(), 2);
+    assert_eq!(steps[0]["name"], "clean_data");
+    assert_eq!(steps[0]["status"], "ran");
+    assert!(steps[0]["worker"].is_u64());
+    let trace: serde_json::Value =
+        serde_json::from_str(&result.chrome_trace()).expect("valid JSON");
+    let events = trace["traceEvents"].as_array().expect("events");
+    assert_eq!(events.len(), 2);
+    assert!(
+        events
+            .iter()
+            .all(|e| e["ph"] == "X" && e["dur"].as_u64() >= Some(1))
+    );
+    assert!(result.summary().contains("describe"));
+    Ok(())
+}
+
+#[test]
+fn graphs_show_every_edge() {
+    let mut p = Pipeline::new("stats");
+    p.add_step(clean_data).add_step(describe).add_step(scale);
+    let dot = p.to_dot();
+    assert!(
+        dot.contains("\"clean_data\" -> \"describe\" [label=\"clean\"]"),
+        "{dot}"
+    );
+    assert!(
+        dot.contains("\"describe\" -> \"scale\" [label=\"mean\"]"),
+        "{dot}"
+    );
+    let mermaid = p.to_mermaid();
+    assert!(mermaid.starts_with("flowchart LR"));
+    assert!(mermaid.contains("input_raw([\"raw\"])"), "{mermaid}");
+    assert!(mermaid.contains("describe -->|mean| scale"), "{mermaid}");
+}
+
+#[pipeline(name = "registered_etl", inputs = ["raw"])]
+mod etl {
+    #[step(outputs = ["clean"])]
+    pub fn clean_up(raw: &Vec<i64>) -> Vec<i64> {
+        raw.iter().copied().filter(|v| *v >= 0).collect()
+    }
+
+    #[step(outputs = ["total"])]
+    pub fn total(clean: &Vec<i64>) -> i64 {
+        clean.iter().sum()
+    }
+}
+
+#[test]
+fn a_compile_time_pipeline_is_found_by_name() -> flowyml::Result<()> {
+    assert_eq!(etl::NAME, "registered_etl");
+    let registered = flowyml::registry::pipelines();
+    assert!(
+        registered
+            .iter()
+            .any(|p| p.name == "registered_etl" && p.module_path.ends_with("etl"))
+    );
+    let mut p = flowyml::registry::pipeline("registered_etl")?;
+    p.input("raw", vec![3_i64, -1, 4]);
+    assert_eq!(*p.run()?.get::<i64>("total")?, 7);
+    let err = flowyml::registry::pipeline("registered_elt").unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "no pipeline named `registered_elt`; did you mean `registered_etl`?"
+    );
+    Ok(())
+}
