@@ -27,7 +27,13 @@ fn main() {
         .canonicalize()
         .expect("book/src exists");
     println!("cargo:rerun-if-changed={}", src.display());
-    let mut files = Vec::new();
+    // The README's example is tested with the chapters.
+    let mut files = vec![
+        manifest
+            .join("../README.md")
+            .canonicalize()
+            .expect("README.md exists"),
+    ];
     chapters(&src, &mut files);
     let mut code = String::new();
     for (i, path) in files.iter().enumerate() {

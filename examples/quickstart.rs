@@ -1,18 +1,213 @@
-//! The main job: a tour of flowyml's utilities (pipelines arrive next).
-use flowyml::{LazyValue, ParallelExecutor, batch_iterator};
-use std::time::Instant;
+//! The main job: a realistic pipeline, checked at compile time and run in
+//! parallel, with its measured speedup over sequential execution.
+//!
+//! ```text
+//! cargo run --release --example quickstart                  # run it, print the summary
+//! cargo run --release --example quickstart -- list          # the CLI over registered pipelines
+//! cargo run --release --example quickstart -- run quickstart --json
+//! cargo run --release --example quickstart -- graph quickstart --format dot
+//! ```
 
-fn main() -> flowyml::Result<()> {
-    let data = LazyValue::new(|| (0..2_000_000u64).collect::<Vec<_>>());
-    let executor = ParallelExecutor::with_available_parallelism()?;
-    let start = Instant::now();
-    let batches: Vec<Vec<u64>> = batch_iterator(data.value().iter().copied(), 100_000)?.collect();
-    let sums = executor.map(|b: Vec<u64>| b.iter().sum::<u64>(), batches);
+use std::process::ExitCode;
+
+use flowyml::{ParallelExecutor, pipeline};
+
+/// A sensor reading: time, temperature, humidity, load.
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Reading {
+    t: f64,
+    temperature: f64,
+    humidity: f64,
+    load: f64,
+}
+
+/// A linear model `load ≈ w · features + b`, fitted by gradient descent.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Model {
+    weights: Vec<f64>,
+    bias: f64,
+    mse: f64,
+}
+
+#[pipeline(name = "quickstart")]
+pub mod quickstart {
+    use super::{Model, Reading};
+    use flowyml_workspace::SplitMix64;
+
+    const ROWS: usize = 400_000;
+    const WINDOW: usize = 64;
+
+    /// Loads the data set: a deterministic synthetic sensor log with
+    /// missing values and outliers, as real logs have.
+    #[step(outputs = ["raw"])]
+    pub fn load() -> Vec<Reading> {
+        let mut rng = SplitMix64::new(42);
+        (0..ROWS)
+            .map(|i| {
+                let t = i as f64;
+                let temperature = 20.0 + 5.0 * (t / 500.0).sin() + rng.next_f64();
+                let humidity = if rng.below(100) == 0 {
+                    f64::NAN
+                } else {
+                    50.0 + 10.0 * (t / 900.0).cos()
+                };
+                let outlier = if rng.below(1000) == 0 { 1e6 } else { 0.0 };
+                let load = 3.0 * temperature - 0.5 * humidity + rng.next_f64() + outlier;
+                Reading {
+                    t,
+                    temperature,
+                    humidity,
+                    load,
+                }
+            })
+            .collect()
+    }
+
+    /// Drops rows with missing values and outliers.
+    #[step(outputs = ["clean"])]
+    pub fn clean_readings(raw: &Vec<Reading>) -> Vec<Reading> {
+        raw.iter()
+            .copied()
+            .filter(|r| r.humidity.is_finite() && r.load.abs() < 1e5)
+            .collect()
+    }
+
+    /// Rolling mean of the temperature over a window.
+    #[step(outputs = ["rolling"])]
+    pub fn rolling_mean(clean: &Vec<Reading>) -> Vec<f64> {
+        (0..clean.len())
+            .map(|i| {
+                let from = i.saturating_sub(WINDOW - 1);
+                clean[from..=i].iter().map(|r| r.temperature).sum::<f64>() / (i - from + 1) as f64
+            })
+            .collect()
+    }
+
+    /// Humidity as z-scores.
+    #[step(outputs = ["zscores"])]
+    pub fn zscore(clean: &Vec<Reading>) -> Vec<f64> {
+        let n = clean.len() as f64;
+        let mean = clean.iter().map(|r| r.humidity).sum::<f64>() / n;
+        let var = clean
+            .iter()
+            .map(|r| (r.humidity - mean).powi(2))
+            .sum::<f64>()
+            / n;
+        clean
+            .iter()
+            .map(|r| (r.humidity - mean) / var.sqrt())
+            .collect()
+    }
+
+    /// A 3-lag temperature feature per row (a small autoregression).
+    #[step(outputs = ["lagged"])]
+    pub fn lag_features(clean: &Vec<Reading>) -> Vec<f64> {
+        (0..clean.len())
+            .map(|i| {
+                (1..=WINDOW)
+                    .map(|lag| {
+                        clean[i.saturating_sub(lag)].temperature * (-(lag as f64) / 16.0).exp()
+                    })
+                    .sum::<f64>()
+            })
+            .collect()
+    }
+
+    /// A histogram of the load, for the report.
+    #[step(outputs = ["histogram"])]
+    pub fn load_histogram(clean: &Vec<Reading>) -> Vec<u64> {
+        let mut bins = vec![0u64; 32];
+        let (lo, hi) = clean.iter().fold((f64::MAX, f64::MIN), |(lo, hi), r| {
+            (lo.min(r.load), hi.max(r.load))
+        });
+        for r in clean {
+            let bin = (((r.load - lo) / (hi - lo)) * 31.0) as usize;
+            bins[bin.min(31)] += 1;
+        }
+        bins
+    }
+
+    /// Fits the model on the features (the training-like aggregate).
+    #[step(outputs = ["model"])]
+    pub fn train(
+        clean: &Vec<Reading>,
+        rolling: &Vec<f64>,
+        zscores: &Vec<f64>,
+        lagged: &Vec<f64>,
+    ) -> Model {
+        let rows: Vec<[f64; 3]> = (0..clean.len())
+            .map(|i| [rolling[i] / 25.0, zscores[i], lagged[i] / 150.0])
+            .collect();
+        let (mut w, mut b) = ([0.0f64; 3], 0.0f64);
+        let n = rows.len() as f64;
+        let mut mse = 0.0;
+        for _ in 0..40 {
+            let (mut gw, mut gb) = ([0.0f64; 3], 0.0f64);
+            mse = 0.0;
+            for (x, r) in rows.iter().zip(clean) {
+                let err = w.iter().zip(x).map(|(w, x)| w * x).sum::<f64>() + b - r.load;
+                mse += err * err;
+                for k in 0..3 {
+                    gw[k] += err * x[k];
+                }
+                gb += err;
+            }
+            for k in 0..3 {
+                w[k] -= 0.5 * gw[k] / n;
+            }
+            b -= 0.5 * gb / n;
+            mse /= n;
+        }
+        Model {
+            weights: w.to_vec(),
+            bias: b,
+            mse,
+        }
+    }
+
+    /// A one-line report of the model and the data.
+    #[step(outputs = ["report"])]
+    pub fn report(model: &Model, histogram: &Vec<u64>) -> String {
+        let rows: u64 = histogram.iter().sum();
+        format!(
+            "model fitted on {rows} rows: weights {:.3?}, bias {:.3}, mse {:.3}",
+            model.weights, model.bias, model.mse
+        )
+    }
+}
+
+fn main() -> ExitCode {
+    if std::env::args().len() > 1 {
+        return flowyml::cli::main();
+    }
+    match run() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run() -> flowyml::Result<()> {
+    let pipeline = quickstart::pipeline();
+    println!("{}", pipeline.to_mermaid());
+
+    let sequential = pipeline.run_with(&ParallelExecutor::new(1)?)?;
+    let parallel = pipeline.run_with(&ParallelExecutor::with_available_parallelism()?)?;
+    assert_eq!(
+        sequential.get::<Model>("model")?,
+        parallel.get::<Model>("model")?,
+        "parallel and sequential runs agree"
+    );
+    println!("{}", parallel.summary());
+    println!("{}", parallel.get::<String>("report")?);
     println!(
-        "sum = {} in {:?} on {} workers",
-        sums.iter().sum::<u64>(),
-        start.elapsed(),
-        executor.max_workers()
+        "speedup over sequential: {:.2}x ({:.3?} on 1 worker, {:.3?} on {} workers)",
+        sequential.duration.as_secs_f64() / parallel.duration.as_secs_f64(),
+        sequential.duration,
+        parallel.duration,
+        parallel.workers
     );
     Ok(())
 }

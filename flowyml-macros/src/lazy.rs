@@ -182,11 +182,11 @@ fn expand(mut imp: ItemImpl, field: &syn::Ident, properties: Vec<Property>) -> T
         }
         f.attrs.retain(|a| !is_marker(a));
         let name = f.sig.ident.clone();
-        let ty = &properties
-            .iter()
-            .find(|p| p.name == name)
-            .expect("checked")
-            .ty;
+        // A method that failed the checks stays as the user wrote it.
+        let Some(property) = properties.iter().find(|p| p.name == name) else {
+            continue;
+        };
+        let ty = &property.ty;
         let compute = format_ident!("__flowyml_lazy_{}", name);
 
         // The user's body moves to a private method so that `self` keeps its

@@ -296,13 +296,13 @@ fn expand(
         let out_ty = &producer.outputs[*o].ty;
         let in_ty = &consumer.inputs[*i].ty;
         let message = format!(
-            "pipeline `{name}`: step `{}` takes artifact `{}` as `{{T}}`, but step `{}` produces it as `{{Self}}`",
+            "pipeline `{name}`: step `{}` takes artifact `{}` as `{{Self}}`, but step `{}` produces it as `{{T}}`",
             consumer.name, consumer.inputs[*i].name, producer.name
         );
         let note = format!("`{}` is the output of `{}`; change one of the two types so they agree", consumer.inputs[*i].name, producer.name);
         let trait_ = format_ident!("__FlowymlSameType{}", k);
         let span = in_ty.to_token_stream().into_iter().next().map_or_else(Span::call_site, |t| t.span());
-        let call = quote_spanned!(span=> __require::<#out_ty, #in_ty>(););
+        let call = quote_spanned!(span=> __require::<#in_ty, #out_ty>(););
         quote! {
             const _: () = {
                 #[diagnostic::on_unimplemented(message = #message, label = "artifact type mismatch", note = #note)]

@@ -94,6 +94,10 @@ pub enum Error {
         hint: String,
     },
 
+    /// A command line could not be parsed.
+    #[error("{0}")]
+    Usage(String),
+
     /// A file could not be read or written.
     #[error("{}: {source}", path.display())]
     Io {

@@ -30,6 +30,8 @@
 pub mod artifact;
 pub mod batch;
 pub mod cache;
+#[cfg(feature = "cli")]
+pub mod cli;
 pub mod error;
 pub mod executor;
 pub mod lazy;

@@ -1,0 +1,182 @@
+//! A command line over every registered pipeline (feature `cli`).
+//!
+//! Any binary gets it with one line, `fn main() -> std::process::ExitCode
+//! { flowyml::cli::main() }`:
+//!
+//! ```text
+//! list                                   pipelines and their steps
+//! run <pipeline> [--workers N] [--json] [--trace FILE] [--keep-going]
+//! graph <pipeline> [--format dot|mermaid]
+//! ```
+
+use std::ffi::OsString;
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+use crate::error::{Error, Result};
+use crate::executor::ParallelExecutor;
+use crate::registry;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "flowyml",
+    about = "Run and inspect the flowyml pipelines of this program"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// List the registered pipelines and their steps.
+    List,
+    /// Run a pipeline.
+    Run {
+        /// The pipeline's name.
+        pipeline: String,
+        /// Worker threads (default: one per core).
+        #[arg(long)]
+        workers: Option<usize>,
+        /// Print the result as JSON.
+        #[arg(long)]
+        json: bool,
+        /// Write a Chrome/Perfetto trace of the run to FILE.
+        #[arg(long, value_name = "FILE")]
+        trace: Option<PathBuf>,
+        /// Keep running independent steps after a failure.
+        #[arg(long)]
+        keep_going: bool,
+    },
+    /// Print a pipeline's DAG.
+    Graph {
+        /// The pipeline's name.
+        pipeline: String,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = GraphFormat::Mermaid)]
+        format: GraphFormat,
+    },
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug)]
+enum GraphFormat {
+    Dot,
+    Mermaid,
+}
+
+/// Parses the process's arguments, runs the command, prints errors to
+/// stderr; exit code 0 on success, 1 on failure, 2 on bad usage.
+pub fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(u8::try_from(e.exit_code()).unwrap_or(2));
+        }
+    };
+    match execute(cli, &mut std::io::stdout().lock()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Runs the command line `args` (the first being the program name),
+/// writing what it prints to `out`.
+///
+/// ```
+/// let mut out = Vec::new();
+/// flowyml::cli::run(["prog", "list"], &mut out)?;
+/// # Ok::<(), flowyml::Error>(())
+/// ```
+///
+/// # Errors
+/// Bad usage, an unknown pipeline, a failed run, or a failed write.
+pub fn run<I, T>(args: I, out: &mut dyn Write) -> Result<()>
+where
+    I: IntoIterator<Item = T>,
+    T: Into<OsString> + Clone,
+{
+    let cli = Cli::try_parse_from(args).map_err(|e| Error::Usage(e.to_string()))?;
+    execute(cli, out)
+}
+
+fn execute(cli: Cli, out: &mut dyn Write) -> Result<()> {
+    let io = |e| Error::io("<stdout>", e);
+    match cli.command {
+        Command::List => {
+            for p in registry::pipelines() {
+                let pipeline = (p.build)();
+                let steps: Vec<_> = pipeline
+                    .steps()
+                    .map(|s| s.spec().name.to_string())
+                    .collect();
+                writeln!(
+                    out,
+                    "{}  ({})  steps: {}",
+                    p.name,
+                    p.module_path,
+                    steps.join(", ")
+                )
+                .map_err(io)?;
+            }
+        }
+        Command::Run {
+            pipeline,
+            workers,
+            json,
+            trace,
+            keep_going,
+        } => {
+            let mut pipeline = registry::pipeline(&pipeline)?;
+            pipeline.keep_going(keep_going);
+            let executor = match workers {
+                Some(n) => ParallelExecutor::new(n)?,
+                None => ParallelExecutor::with_available_parallelism()?,
+            };
+            let (result, failure) = match pipeline.run_with(&executor) {
+                Ok(result) => (result, None),
+                Err(Error::StepFailed {
+                    result,
+                    pipeline,
+                    step,
+                    message,
+                }) => {
+                    let failure = Error::StepFailed {
+                        result: result.clone(),
+                        pipeline,
+                        step,
+                        message,
+                    };
+                    (*result, Some(failure))
+                }
+                Err(e) => return Err(e),
+            };
+            if let Some(path) = trace {
+                std::fs::write(&path, result.chrome_trace()).map_err(|e| Error::io(path, e))?;
+            }
+            if json {
+                writeln!(out, "{}", result.to_json()).map_err(io)?;
+            } else {
+                write!(out, "{}", result.summary()).map_err(io)?;
+            }
+            if let Some(failure) = failure {
+                return Err(failure);
+            }
+        }
+        Command::Graph { pipeline, format } => {
+            let pipeline = registry::pipeline(&pipeline)?;
+            let text = match format {
+                GraphFormat::Dot => pipeline.to_dot(),
+                GraphFormat::Mermaid => pipeline.to_mermaid(),
+            };
+            write!(out, "{text}").map_err(io)?;
+        }
+    }
+    Ok(())
+}
