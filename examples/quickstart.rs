@@ -29,18 +29,19 @@ pub struct Model {
     mse: f64,
 }
 
+/// Load → clean → four independent feature steps → train → report.
 #[pipeline(name = "quickstart")]
 pub mod quickstart {
     use super::{Model, Reading};
     use flowyml_workspace::SplitMix64;
 
     const ROWS: usize = 400_000;
-    const WINDOW: usize = 64;
+    const WINDOW: usize = 192;
 
     /// Loads the data set: a deterministic synthetic sensor log with
     /// missing values and outliers, as real logs have.
     #[step(outputs = ["raw"])]
-    pub fn load() -> Vec<Reading> {
+    pub fn load_readings() -> Vec<Reading> {
         let mut rng = SplitMix64::new(42);
         (0..ROWS)
             .map(|i| {
@@ -83,51 +84,70 @@ pub mod quickstart {
             .collect()
     }
 
-    /// Humidity as z-scores.
+    /// Humidity as a z-score within its trailing window.
     #[step(outputs = ["zscores"])]
     pub fn zscore(clean: &Vec<Reading>) -> Vec<f64> {
-        let n = clean.len() as f64;
-        let mean = clean.iter().map(|r| r.humidity).sum::<f64>() / n;
-        let var = clean
-            .iter()
-            .map(|r| (r.humidity - mean).powi(2))
-            .sum::<f64>()
-            / n;
-        clean
-            .iter()
-            .map(|r| (r.humidity - mean) / var.sqrt())
-            .collect()
-    }
-
-    /// A 3-lag temperature feature per row (a small autoregression).
-    #[step(outputs = ["lagged"])]
-    pub fn lag_features(clean: &Vec<Reading>) -> Vec<f64> {
         (0..clean.len())
             .map(|i| {
-                (1..=WINDOW)
-                    .map(|lag| {
-                        clean[i.saturating_sub(lag)].temperature * (-(lag as f64) / 16.0).exp()
-                    })
+                let window = &clean[i.saturating_sub(WINDOW - 1)..=i];
+                let n = window.len() as f64;
+                let mean = window.iter().map(|r| r.humidity).sum::<f64>() / n;
+                let var = window
+                    .iter()
+                    .map(|r| (r.humidity - mean).powi(2))
                     .sum::<f64>()
+                    / n;
+                if var > 0.0 {
+                    (clean[i].humidity - mean) / var.sqrt()
+                } else {
+                    0.0
+                }
             })
             .collect()
     }
 
-    /// A histogram of the load, for the report.
+    /// Exponentially weighted lags of the temperature (a small
+    /// autoregression), normalised by the weights' sum.
+    #[step(outputs = ["lagged"])]
+    pub fn lag_features(clean: &Vec<Reading>) -> Vec<f64> {
+        let weights: Vec<f64> = (1..=WINDOW)
+            .map(|lag| (-(lag as f64) / 16.0).exp())
+            .collect();
+        let total: f64 = weights.iter().sum();
+        (0..clean.len())
+            .map(|i| {
+                let lagged: f64 = weights
+                    .iter()
+                    .enumerate()
+                    .map(|(k, w)| w * clean[i.saturating_sub(k + 1)].temperature)
+                    .sum();
+                lagged / total
+            })
+            .collect()
+    }
+
+    /// A histogram of the load relative to its trailing median.
     #[step(outputs = ["histogram"])]
     pub fn load_histogram(clean: &Vec<Reading>) -> Vec<u64> {
         let mut bins = vec![0u64; 32];
-        let (lo, hi) = clean.iter().fold((f64::MAX, f64::MIN), |(lo, hi), r| {
-            (lo.min(r.load), hi.max(r.load))
-        });
-        for r in clean {
-            let bin = (((r.load - lo) / (hi - lo)) * 31.0) as usize;
-            bins[bin.min(31)] += 1;
+        let mut window: Vec<f64> = Vec::with_capacity(WINDOW / 4);
+        for (i, r) in clean.iter().enumerate() {
+            window.clear();
+            window.extend(
+                clean[i.saturating_sub(WINDOW / 4 - 1)..=i]
+                    .iter()
+                    .map(|r| r.load),
+            );
+            window.sort_unstable_by(f64::total_cmp);
+            let ratio = r.load / window[window.len() / 2];
+            let bin = ((ratio - 0.5).clamp(0.0, 1.0) * 31.0) as usize;
+            bins[bin] += 1;
         }
         bins
     }
 
-    /// Fits the model on the features (the training-like aggregate).
+    /// Fits the model on standardised features (the training-like
+    /// aggregate).
     #[step(outputs = ["model"])]
     pub fn train(
         clean: &Vec<Reading>,
@@ -135,13 +155,24 @@ pub mod quickstart {
         zscores: &Vec<f64>,
         lagged: &Vec<f64>,
     ) -> Model {
+        let columns = [rolling, zscores, lagged];
+        let n = clean.len() as f64;
+        let stats: Vec<(f64, f64)> = columns
+            .iter()
+            .map(|c| {
+                let mean = c.iter().sum::<f64>() / n;
+                let sd = (c.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / n)
+                    .sqrt()
+                    .max(1e-12);
+                (mean, sd)
+            })
+            .collect();
         let rows: Vec<[f64; 3]> = (0..clean.len())
-            .map(|i| [rolling[i] / 25.0, zscores[i], lagged[i] / 150.0])
+            .map(|i| std::array::from_fn(|k| (columns[k][i] - stats[k].0) / stats[k].1))
             .collect();
         let (mut w, mut b) = ([0.0f64; 3], 0.0f64);
-        let n = rows.len() as f64;
         let mut mse = 0.0;
-        for _ in 0..40 {
+        for _ in 0..30 {
             let (mut gw, mut gb) = ([0.0f64; 3], 0.0f64);
             mse = 0.0;
             for (x, r) in rows.iter().zip(clean) {
