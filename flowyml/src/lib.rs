@@ -13,6 +13,7 @@
 //! | Parallel Execution | [`executor`] ([`ParallelExecutor`]) |
 //! | Batch Processing | [`batch`] ([`batch_iterator`]) |
 //! | SmartCache | [`cache`] ([`SmartCache`]) |
+//! | Incremental Computation | [`incremental`] ([`IncrementalComputation`]) |
 //!
 //! ```
 //! use flowyml::{LazyValue, ParallelExecutor, batch_iterator};
@@ -30,6 +31,7 @@ pub mod batch;
 pub mod cache;
 pub mod error;
 pub mod executor;
+pub mod incremental;
 pub mod lazy;
 
 pub use batch::batch_iterator;
@@ -37,6 +39,7 @@ pub use cache::SmartCache;
 pub use error::{Error, Result};
 pub use executor::{ParallelExecutor, TaskHandle};
 pub use flowyml_macros::{lazy_properties, lazy_property};
+pub use incremental::IncrementalComputation;
 pub use lazy::{LazyCells, LazyValue, TryLazyValue};
 
 /// Paths the macros expand to. Not part of the public API.
