@@ -1184,3 +1184,53 @@ impl std::fmt::Debug for ArtifactWriter<'_> {
             .finish()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_live_writers_temp_file_survives_a_concurrent_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = ArtifactStore::open(dir.path()).unwrap();
+        let mut w = store.writer().unwrap();
+        w.write_all(b"in progress").unwrap();
+        // Another opener sweeps abandoned temporary files; this one is
+        // locked by its live writer.
+        let other = ArtifactStore::open(dir.path()).unwrap();
+        assert!(w.tmp.exists());
+        let hash = w.commit().unwrap();
+        assert_eq!(
+            other.get_bytes(&hash).unwrap().as_deref(),
+            Some(&b"in progress"[..])
+        );
+    }
+
+    #[test]
+    fn an_uncommitted_writer_leaves_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = ArtifactStore::open(dir.path()).unwrap();
+        let mut w = store.writer().unwrap();
+        w.write_all(b"abandoned").unwrap();
+        drop(w);
+        assert_eq!(
+            fs::read_dir(dir.path().join("artifacts")).unwrap().count(),
+            0
+        );
+        assert_eq!(store.stats().unwrap().artifacts, 0);
+    }
+
+    #[test]
+    fn a_row_without_its_file_reads_as_a_miss() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = ArtifactStore::open(dir.path()).unwrap();
+        let h = store.put_bytes(b"x").unwrap();
+        let key = Fingerprint::of_bytes(b"k");
+        store.insert_entry(&key, "s", &[h], Duration::ZERO).unwrap();
+        fs::remove_file(store.artifact_path(&h)).unwrap();
+        assert!(!store.contains(&h).unwrap());
+        assert_eq!(store.get_bytes(&h).unwrap(), None);
+        assert!(store.lookup(&key).unwrap().is_none());
+        assert_eq!(store.stats().unwrap().bytes, 0);
+    }
+}
