@@ -289,6 +289,52 @@ fn independent_dirty_nodes_run_in_parallel() -> Result {
     Ok(())
 }
 
+#[test]
+fn passes_with_many_roots_and_joins_evaluate_each_node_once() -> Result {
+    // 16 roots, each heading a chain of 100, and a sink reading every chain
+    // end: fast nodes, so roots finish while the pass is still looking for
+    // roots among the other 1,600 nodes (a pass once spawned a node twice in
+    // that window).
+    let bump = Arc::new(AtomicU64::new(0));
+    for executor in [None, Some(ParallelExecutor::new(2)?)] {
+        let mut inc = match executor {
+            Some(e) => IncrementalComputation::with_executor(e),
+            None => IncrementalComputation::new(),
+        };
+        for i in 0..16 {
+            let b = Arc::clone(&bump);
+            inc.register(format!("c{i}_0"), &[], move |_| {
+                Ok(b.load(Ordering::SeqCst) + i)
+            })?;
+            for j in 1..100 {
+                let dep = format!("c{i}_{}", j - 1);
+                let read = dep.clone();
+                inc.register(format!("c{i}_{j}"), &[&dep], move |d| {
+                    Ok(d.get::<u64>(&read)?.rotate_left(7) ^ j)
+                })?;
+            }
+        }
+        let ends: Vec<String> = (0..16).map(|i| format!("c{i}_99")).collect();
+        let refs: Vec<&str> = ends.iter().map(String::as_str).collect();
+        let names = ends.clone();
+        inc.register("sink", &refs, move |d| {
+            names
+                .iter()
+                .try_fold(0_u64, |acc, n| Ok(acc.wrapping_add(*d.get::<u64>(n)?)))
+        })?;
+        inc.compute_all()?;
+        for round in 1..=30_u64 {
+            bump.fetch_add(1, Ordering::SeqCst);
+            for i in 0..16 {
+                inc.invalidate(&format!("c{i}_0"))?;
+            }
+            assert_eq!(inc.compute_all()?.ran.len(), 1601);
+            assert_eq!(inc.runs("sink")?, round + 1);
+        }
+    }
+    Ok(())
+}
+
 /// 1,000 nodes: 10 chains of 100; node `c{i}_{j}` depends on `c{i}_{j-1}`
 /// and on outside data (`bump`), so an invalidated node's value changes.
 fn chains(bump: &Arc<AtomicU64>) -> IncrementalComputation {

@@ -10,7 +10,10 @@
 //!   ([`DEFAULT_MAX_DECODE_BYTES`] or the caller's bound), trailing bytes are
 //!   an error, and postcard checks every length prefix against the bytes that
 //!   remain, while serde caps what a length prefix may preallocate. So a
-//!   crafted input fails or allocates in proportion to its own size.
+//!   crafted input fails or allocates in proportion to its own size. (One
+//!   exception no bound can catch: a sequence of a zero-sized type, such as
+//!   `Vec<()>`, consumes no input per element, so a crafted count makes a
+//!   long, allocation-free loop. Don't store those.)
 //! - postcard is not self-describing: types that need
 //!   `deserialize_any` (untagged enums, `serde_json::Value`) fail to decode.
 

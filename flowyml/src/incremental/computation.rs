@@ -23,7 +23,9 @@
 //!   topological order, each as soon as its dirty inputs are done: every
 //!   node has an atomic count of unfinished inputs, and a node whose count
 //!   reaches zero is spawned on rayon (on the
-//!   [`ParallelExecutor`](crate::ParallelExecutor)'s pool if one was given).
+//!   [`ParallelExecutor`](crate::ParallelExecutor)'s pool if one was given;
+//!   without one, the pass starts on the calling thread, so a pass over one
+//!   chain of nodes involves no other thread).
 //!   The work of a pass is proportional to the dirty nodes, never to the
 //!   graph.
 //! - **Failures.** A failing (or panicking) node stays dirty, as does
@@ -503,7 +505,8 @@ impl IncrementalComputation {
             let pass = Pass::new(&self.nodes, &set);
             match &self.executor {
                 Some(e) => e.pool().scope(|s| pass.start(s)),
-                None => rayon::scope(|s| pass.start(s)),
+                // In place: a small pass needs no hop to a pool thread.
+                None => rayon::in_place_scope(|s| pass.start(s)),
             }
             pass.outcomes
         };
@@ -629,10 +632,19 @@ impl<'a> Pass<'a> {
     }
 
     fn start<'s>(&'s self, scope: &rayon::Scope<'s>) {
-        for p in 0..self.set.len() {
-            if self.unmet[p].load(Ordering::Relaxed) == 0 {
-                scope.spawn(move |s| self.visit(s, p));
-            }
+        // Roots are collected before any is spawned: once tasks run, they
+        // bring other counts to zero and spawn those nodes themselves.
+        let mut roots: Vec<usize> = (0..self.set.len())
+            .filter(|&p| self.unmet[p].load(Ordering::Relaxed) == 0)
+            .collect();
+        // The last root runs on this thread: a pass of one chain spawns
+        // nothing.
+        let last = roots.pop();
+        for p in roots {
+            scope.spawn(move |s| self.visit(s, p));
+        }
+        if let Some(p) = last {
+            self.visit(scope, p);
         }
     }
 

@@ -582,6 +582,11 @@ impl ArtifactStore {
         lock(&self.pending).artifacts.remove(hash);
         let mut db = lock(&self.db);
         db.write(|tx| {
+            // Under the write lock: a writer that installed the file since
+            // our failed open has a valid row; keep it.
+            if !remove_file && path.exists() {
+                return Ok(());
+            }
             drop_artifact(tx, hash)?;
             if remove_file {
                 match fs::remove_file(&path) {
@@ -839,15 +844,20 @@ impl ArtifactStore {
         .map_err(|e| db.err(e))
     }
 
-    /// The content fingerprint of an external file, remembering `(path,
-    /// size, mtime) → hash` in the database so that an unchanged file is
+    /// The content fingerprint of an external file, remembering `(canonical
+    /// path, size, mtime) → hash` in the database so that an unchanged file is
     /// not read again, in this process or the next.
     ///
     /// # Errors
     /// [`Error::Io`] naming the file, [`Error::Database`].
     pub fn file_fingerprint(&self, path: &Path) -> Result<Fingerprint> {
         let stamp = FileStamp::of(path)?;
-        let key = path.to_string_lossy().into_owned();
+        // Canonical, so that the memo does not depend on the working
+        // directory a process runs in.
+        let key = fs::canonicalize(path)
+            .map_err(|e| Error::io(path, e))?
+            .to_string_lossy()
+            .into_owned();
         let mtime = i64::try_from(stamp.mtime_ns).unwrap_or(i64::MAX);
         let size = i64::try_from(stamp.size).unwrap_or(i64::MAX);
         {
