@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use criterion::{BatchSize, BenchmarkId, Criterion, criterion_group, criterion_main};
 use flowyml::IncrementalComputation;
-use flowyml::incremental::{ArtifactStore, Fingerprint, KeyBuilder};
+use flowyml::incremental::{ArtifactStore, Fingerprint, KeyBuilder, StoreOptions, codec};
 
 /// About a microsecond of work, so that a node is more than bookkeeping.
 fn work(mut x: u64) -> u64 {
@@ -96,6 +96,26 @@ fn store(c: &mut Criterion) {
                 .unwrap();
         });
     });
+    let fast_dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
+    let fast = ArtifactStore::open_with(
+        fast_dir.path(),
+        StoreOptions {
+            durable: false,
+            ..StoreOptions::default()
+        },
+    )
+    .unwrap();
+    g.bench_function("put_1KiB_and_entry_not_durable", |b| {
+        b.iter(|| {
+            n += 1;
+            let mut blob = vec![0_u8; 1024];
+            blob[..8].copy_from_slice(&n.to_le_bytes());
+            let h = fast.put_bytes(&blob).unwrap();
+            let key = KeyBuilder::new("bench").option("n", &n).unwrap().finish();
+            fast.insert_entry(&key, "bench", &[h], Duration::ZERO)
+                .unwrap();
+        });
+    });
     let keys: Vec<Fingerprint> = (0..1000_u64)
         .map(|i| {
             let h = store.put(&vec![i; 128]).unwrap();
@@ -143,6 +163,19 @@ fn big_artifact(c: &mut Criterion) {
     g.bench_function("load_cached", |b| {
         b.iter(|| black_box(store.get::<Vec<f64>>(&hash).unwrap().unwrap()));
     });
+    // Where loading spends its time.
+    let path = store.artifact_path(&hash);
+    g.bench_function("load_parts/read_file", |b| {
+        b.iter(|| black_box(std::fs::read(&path).unwrap()))
+    });
+    let bytes = std::fs::read(&path).unwrap();
+    g.bench_function("load_parts/hash", |b| {
+        b.iter(|| black_box(Fingerprint::of_bytes(&bytes)))
+    });
+    g.bench_function("load_parts/decode", |b| {
+        b.iter(|| black_box(codec::decode::<Vec<f64>>(&bytes).unwrap()))
+    });
+    drop(bytes);
     g.bench_function("store", |b| {
         b.iter_batched(
             recompute_100mb,

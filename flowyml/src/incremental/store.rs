@@ -71,6 +71,12 @@ pub struct StoreOptions {
     pub max_artifact_bytes: u64,
     /// How long to wait for another process's write transaction.
     pub busy_timeout: Duration,
+    /// fsync each artifact and its directory before recording it (default
+    /// `true`). Integrity does not depend on it, since every read is
+    /// verified; it decides whether an artifact recorded just before a
+    /// power loss is still there after it, at a cost of milliseconds per
+    /// write on a disk.
+    pub durable: bool,
 }
 
 impl Default for StoreOptions {
@@ -79,6 +85,7 @@ impl Default for StoreOptions {
             max_bytes: None,
             max_artifact_bytes: codec::DEFAULT_MAX_DECODE_BYTES as u64,
             busy_timeout: Duration::from_secs(30),
+            durable: true,
         }
     }
 }
@@ -407,8 +414,13 @@ impl ArtifactStore {
             if !tmp.exists() {
                 continue;
             }
-            let limit = self.options().max_artifact_bytes;
+            let StoreOptions {
+                max_artifact_bytes: limit,
+                durable,
+                ..
+            } = self.options();
             return Ok(ArtifactWriter {
+                durable,
                 store: self,
                 file: Some(BufWriter::with_capacity(1 << 20, file)),
                 tmp,
@@ -464,13 +476,17 @@ impl ArtifactStore {
     fn install(&self, tmp: &Path, hash: Fingerprint, size: u64) -> Result<()> {
         let path = self.artifact_path(&hash);
         let now = now_ns();
-        let max_bytes = self.options().max_bytes;
+        let StoreOptions {
+            max_bytes, durable, ..
+        } = self.options();
         let pending = std::mem::take(&mut *lock(&self.pending));
         let mut db = lock(&self.db);
         let evicted = db.write(|tx| {
             apply_pending(tx, &pending)?;
             fs::rename(tmp, &path).map_err(|e| Error::io(&path, e))?;
-            sync_dir(&self.artifacts)?;
+            if durable {
+                sync_dir(&self.artifacts)?;
+            }
             let size = i64::try_from(size).unwrap_or(i64::MAX);
             let updated = tx.execute(
                 "UPDATE artifacts SET last_used_ns = ?2 WHERE hash = ?1 AND size = ?3",
@@ -1120,6 +1136,7 @@ pub struct ArtifactWriter<'s> {
     hasher: blake3::Hasher,
     len: u64,
     limit: u64,
+    durable: bool,
 }
 
 impl ArtifactWriter<'_> {
@@ -1143,7 +1160,9 @@ impl ArtifactWriter<'_> {
         let file = file
             .into_inner()
             .map_err(|e| Error::io(&self.tmp, e.into_error()))?;
-        file.sync_all().map_err(|e| Error::io(&self.tmp, e))?;
+        if self.durable {
+            file.sync_all().map_err(|e| Error::io(&self.tmp, e))?;
+        }
         let hash = Fingerprint::from_bytes(*self.hasher.finalize().as_bytes());
         // The lock stays held (the file stays open) through the rename.
         let result = self.store.install(&self.tmp, hash, self.len);
