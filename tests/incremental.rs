@@ -524,6 +524,44 @@ fn lru_eviction_under_a_byte_bound() -> Result {
 }
 
 #[test]
+fn commit_entry_stores_a_step_at_once_and_keeps_its_outputs_under_the_bound() -> Result {
+    let dir = tempfile::tempdir()?;
+    let store = ArtifactStore::open_with(
+        dir.path(),
+        StoreOptions {
+            max_bytes: Some(1500),
+            ..StoreOptions::default()
+        },
+    )?;
+    let old = store.put_bytes(&[9; 1000])?;
+    let key = KeyBuilder::new("split").finish();
+    let staged = vec![
+        store.stage_bytes(&[1; 1000])?,
+        store.stage_bytes(&[2; 1000])?,
+    ];
+    let expected: Vec<Fingerprint> = staged.iter().map(|s| s.hash()).collect();
+    let hashes = store.commit_entry(&key, "split", staged, Duration::ZERO)?;
+    assert_eq!(hashes, expected);
+    // Over the bound with the step's two outputs alone: the older artifact
+    // goes, the step's own outputs stay.
+    assert!(!store.contains(&old)?);
+    assert_eq!(store.lookup(&key)?.unwrap().outputs, hashes);
+    assert_eq!(store.get_bytes(&hashes[1])?, Some(vec![2; 1000]));
+    // Same content again: deduplicated (the staged file is removed), and
+    // the bound now evicts the least recently used artifact, the other output.
+    let again = store.stage_bytes(&[1; 1000])?;
+    let key2 = KeyBuilder::new("again").finish();
+    store.commit_entry(&key2, "again", vec![again], Duration::ZERO)?;
+    let names: Vec<String> = std::fs::read_dir(dir.path().join("artifacts"))?
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(names, [hashes[0].to_hex()]);
+    assert!(store.lookup(&key)?.is_none());
+    assert!(store.lookup(&key2)?.is_some());
+    Ok(())
+}
+
+#[test]
 fn clear_empties_the_cache_and_keeps_the_history() -> Result {
     let dir = tempfile::tempdir()?;
     let store = ArtifactStore::open(dir.path())?;

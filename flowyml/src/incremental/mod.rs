@@ -24,5 +24,5 @@ pub use deps::Deps;
 pub use fingerprint::{FileFingerprints, FileStamp, Fingerprint, KeyBuilder};
 pub use store::{
     ArtifactStore, ArtifactWriter, CacheEntry, Eviction, RunId, RunRecord, RunStatus,
-    StepExecution, StoreOptions, StoreStats,
+    StagedArtifact, StepExecution, StoreOptions, StoreStats,
 };

@@ -472,9 +472,67 @@ impl ArtifactStore {
         Ok(false)
     }
 
-    /// Moves a finished temporary file to its address and records it.
-    fn install(&self, tmp: &Path, hash: Fingerprint, size: u64) -> Result<()> {
-        let path = self.artifact_path(&hash);
+    /// Writes `value`'s encoding to a temporary file, hashed and (if
+    /// durable) fsynced, without recording it yet; see
+    /// [`commit_entry`](Self::commit_entry).
+    ///
+    /// # Errors
+    /// [`Error::Encode`], [`Error::Io`].
+    pub fn stage<T: Serialize + ?Sized>(&self, value: &T) -> Result<StagedArtifact<'_>> {
+        let mut w = self.writer()?;
+        codec::encode_into(value, &mut w)?;
+        w.finish()
+    }
+
+    /// Like [`stage`](Self::stage) for bytes already encoded.
+    ///
+    /// # Errors
+    /// [`Error::Io`].
+    pub fn stage_bytes(&self, bytes: &[u8]) -> Result<StagedArtifact<'_>> {
+        let mut w = self.writer()?;
+        w.write_all(bytes).map_err(|e| Error::io(&w.tmp, e))?;
+        w.finish()
+    }
+
+    /// Records a step's staged outputs and its cache entry in one
+    /// transaction (one directory fsync): the cheapest way to store a step.
+    /// Returns the outputs' addresses, in order.
+    ///
+    /// ```
+    /// use flowyml::incremental::{ArtifactStore, KeyBuilder};
+    /// use std::time::Duration;
+    ///
+    /// let dir = std::env::temp_dir().join(format!("flowyml-doc-commit-{}", std::process::id()));
+    /// let store = ArtifactStore::open(&dir)?;
+    /// let key = KeyBuilder::new("split").finish();
+    /// let outputs = vec![store.stage(&vec![1_u32, 2])?, store.stage(&vec![3_u32])?];
+    /// let hashes = store.commit_entry(&key, "split", outputs, Duration::from_millis(2))?;
+    /// assert_eq!(store.lookup(&key)?.unwrap().outputs, hashes);
+    /// # drop(store);
+    /// # std::fs::remove_dir_all(&dir).unwrap();
+    /// # Ok::<(), flowyml::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`Error::Io`], [`Error::Database`].
+    pub fn commit_entry(
+        &self,
+        key: &Fingerprint,
+        step: &str,
+        outputs: Vec<StagedArtifact<'_>>,
+        duration: Duration,
+    ) -> Result<Vec<Fingerprint>> {
+        self.install_all(outputs, Some((key, step, duration)))
+    }
+
+    /// Moves staged files to their addresses and records them (and an
+    /// entry), in one write transaction.
+    fn install_all(
+        &self,
+        mut staged: Vec<StagedArtifact<'_>>,
+        entry: Option<(&Fingerprint, &str, Duration)>,
+    ) -> Result<Vec<Fingerprint>> {
+        let hashes: Vec<Fingerprint> = staged.iter().map(|s| s.hash).collect();
         let now = now_ns();
         let StoreOptions {
             max_bytes, durable, ..
@@ -483,30 +541,45 @@ impl ArtifactStore {
         let mut db = lock(&self.db);
         let evicted = db.write(|tx| {
             apply_pending(tx, &pending)?;
-            fs::rename(tmp, &path).map_err(|e| Error::io(&path, e))?;
-            if durable {
+            let mut renamed = false;
+            for s in &mut staged {
+                let path = self.artifact_path(&s.hash);
+                let size = i64::try_from(s.len).unwrap_or(i64::MAX);
+                let known = exec(
+                    tx,
+                    "UPDATE artifacts SET last_used_ns = ?2 WHERE hash = ?1 AND size = ?3",
+                    params![s.hash.to_hex(), now, size],
+                )? > 0;
+                if known && path.exists() {
+                    continue; // same content already there; the staged file is dropped
+                }
+                // The lock stays held (the file open) through the rename.
+                fs::rename(&s.tmp, &path).map_err(|e| Error::io(&path, e))?;
+                s.file = None;
+                renamed = true;
+                if !known {
+                    exec(tx, "DELETE FROM artifacts WHERE hash = ?1", [s.hash.to_hex()])?;
+                    exec(
+                        tx,
+                        "INSERT INTO artifacts(hash, size, created_ns, last_used_ns) VALUES (?1, ?2, ?3, ?3)",
+                        params![s.hash.to_hex(), size, now],
+                    )?;
+                }
+            }
+            if durable && renamed {
                 sync_dir(&self.artifacts)?;
             }
-            let size = i64::try_from(size).unwrap_or(i64::MAX);
-            let updated = tx.execute(
-                "UPDATE artifacts SET last_used_ns = ?2 WHERE hash = ?1 AND size = ?3",
-                params![hash.to_hex(), now, size],
-            )?;
-            if updated == 0 {
-                tx.execute("DELETE FROM artifacts WHERE hash = ?1", [hash.to_hex()])?;
-                tx.execute(
-                    "INSERT INTO artifacts(hash, size, created_ns, last_used_ns) VALUES (?1, ?2, ?3, ?3)",
-                    params![hash.to_hex(), size, now],
-                )?;
+            if let Some((key, step, duration)) = entry {
+                insert_entry_in(tx, key, step, &hashes, duration, now)?;
             }
             match max_bytes {
-                Some(max) => evict_in(tx, &self.artifacts, max, Some(&hash)),
+                Some(max) => evict_in(tx, &self.artifacts, max, &hashes),
                 None => Ok(Eviction::default()),
             }
         })?;
         drop(db);
         log_eviction(&evicted);
-        Ok(())
+        Ok(hashes)
     }
 
     /// Whether the store records an artifact at `hash` whose file exists (it
@@ -633,26 +706,7 @@ impl ArtifactStore {
         let mut db = lock(&self.db);
         db.write(|tx| {
             apply_pending(tx, &pending)?;
-            for out in outputs {
-                let n = tx.execute(
-                    "UPDATE artifacts SET last_used_ns = ?2 WHERE hash = ?1",
-                    params![out.to_hex(), now],
-                )?;
-                if n == 0 {
-                    return Err(Error::MissingArtifact { hash: out.to_hex() }.into());
-                }
-            }
-            let k = key.to_hex();
-            tx.execute("DELETE FROM entries WHERE key = ?1", [&k])?;
-            tx.execute(
-                "INSERT INTO entries(key, step, outputs, duration_ns, created_ns, last_used_ns) VALUES (?1, ?2, ?3, ?4, ?5, ?5)",
-                params![k, step, hexes(outputs), duration_ns(duration), now],
-            )?;
-            let mut ins = tx.prepare_cached("INSERT OR IGNORE INTO entry_outputs(key, hash) VALUES (?1, ?2)")?;
-            for out in outputs {
-                ins.execute(params![k, out.to_hex()])?;
-            }
-            Ok(())
+            insert_entry_in(tx, key, step, outputs, duration, now)
         })
     }
 
@@ -711,7 +765,7 @@ impl ArtifactStore {
     pub fn remove_entry(&self, key: &Fingerprint) -> Result<bool> {
         lock(&self.pending).entries.remove(key);
         let mut db = lock(&self.db);
-        db.write(|tx| Ok(tx.execute("DELETE FROM entries WHERE key = ?1", [key.to_hex()])? > 0))
+        db.write(|tx| Ok(exec(tx, "DELETE FROM entries WHERE key = ?1", [key.to_hex()])? > 0))
     }
 
     fn touch_artifact(&self, hash: Fingerprint) -> Result<()> {
@@ -746,7 +800,8 @@ impl ArtifactStore {
     pub fn begin_run(&self, pipeline: &str) -> Result<RunId> {
         let mut db = lock(&self.db);
         db.write(|tx| {
-            tx.execute(
+            exec(
+                tx,
                 "INSERT INTO runs(pipeline, pid, started_ns, status) VALUES (?1, ?2, ?3, 'running')",
                 params![pipeline, std::process::id(), now_ns()],
             )?;
@@ -789,7 +844,8 @@ impl ArtifactStore {
         let mut db = lock(&self.db);
         db.write(|tx| {
             apply_pending(tx, &pending)?;
-            tx.execute(
+            exec(
+                tx,
                 "UPDATE runs SET finished_ns = ?2, status = ?3 WHERE id = ?1",
                 params![run.0, now_ns(), status.as_str()],
             )?;
@@ -898,7 +954,8 @@ impl ArtifactStore {
         if rememberable {
             let mut db = lock(&self.db);
             db.write(|tx| {
-                tx.execute(
+                exec(
+                    tx,
                     "INSERT OR REPLACE INTO files(path, size, mtime_ns, hash) VALUES (?1, ?2, ?3, ?4)",
                     params![
                         key,
@@ -947,7 +1004,7 @@ impl ArtifactStore {
         let mut db = lock(&self.db);
         let ev = db.write(|tx| {
             apply_pending(tx, &pending)?;
-            evict_in(tx, &self.artifacts, max_bytes, None)
+            evict_in(tx, &self.artifacts, max_bytes, &[])
         })?;
         drop(db);
         log_eviction(&ev);
@@ -1031,7 +1088,8 @@ impl std::fmt::Debug for ArtifactStore {
 
 fn apply_pending(tx: &Transaction<'_>, p: &Pending) -> std::result::Result<(), TxError> {
     if p.hits > 0 || p.misses > 0 {
-        tx.execute(
+        exec(
+            tx,
             "UPDATE meta SET value = value + CASE key WHEN 'hits' THEN ?1 ELSE ?2 END WHERE key IN ('hits', 'misses')",
             params![p.hits as i64, p.misses as i64],
         )?;
@@ -1053,37 +1111,89 @@ fn apply_pending(tx: &Transaction<'_>, p: &Pending) -> std::result::Result<(), T
 
 fn drop_artifact(tx: &Transaction<'_>, hash: &Fingerprint) -> std::result::Result<u64, TxError> {
     let h = hash.to_hex();
-    let entries = tx.execute(
+    let entries = exec(
+        tx,
         "DELETE FROM entries WHERE key IN (SELECT key FROM entry_outputs WHERE hash = ?1)",
         [&h],
     )?;
-    tx.execute("DELETE FROM artifacts WHERE hash = ?1", [&h])?;
+    exec(tx, "DELETE FROM artifacts WHERE hash = ?1", [&h])?;
     Ok(entries as u64)
 }
 
+/// Executes a statement through the connection's statement cache: preparing
+/// one (and the triggers it fires) costs more than running it.
+fn exec(tx: &Transaction<'_>, sql: &str, p: impl rusqlite::Params) -> rusqlite::Result<usize> {
+    tx.prepare_cached(sql)?.execute(p)
+}
+
+fn insert_entry_in(
+    tx: &Transaction<'_>,
+    key: &Fingerprint,
+    step: &str,
+    outputs: &[Fingerprint],
+    duration: Duration,
+    now: i64,
+) -> std::result::Result<(), TxError> {
+    for out in outputs {
+        let n = exec(
+            tx,
+            "UPDATE artifacts SET last_used_ns = ?2 WHERE hash = ?1",
+            params![out.to_hex(), now],
+        )?;
+        if n == 0 {
+            return Err(Error::MissingArtifact { hash: out.to_hex() }.into());
+        }
+    }
+    let k = key.to_hex();
+    exec(tx, "DELETE FROM entries WHERE key = ?1", [&k])?;
+    exec(
+        tx,
+        "INSERT INTO entries(key, step, outputs, duration_ns, created_ns, last_used_ns) VALUES (?1, ?2, ?3, ?4, ?5, ?5)",
+        params![k, step, hexes(outputs), duration_ns(duration), now],
+    )?;
+    let mut ins =
+        tx.prepare_cached("INSERT OR IGNORE INTO entry_outputs(key, hash) VALUES (?1, ?2)")?;
+    for out in outputs {
+        ins.execute(params![k, out.to_hex()])?;
+    }
+    Ok(())
+}
+
+/// Evicts least recently used artifacts, never those in `keep`, until at
+/// most `max_bytes` remain (or only kept ones do).
 fn evict_in(
     tx: &Transaction<'_>,
     dir: &Path,
     max_bytes: u64,
-    keep: Option<&Fingerprint>,
+    keep: &[Fingerprint],
 ) -> std::result::Result<Eviction, TxError> {
     let mut ev = Eviction::default();
-    let keep = keep.map(Fingerprint::to_hex).unwrap_or_default();
-    loop {
-        let total: i64 = tx.query_row("SELECT value FROM meta WHERE key = 'bytes'", [], |r| {
-            r.get(0)
-        })?;
-        if total.max(0) as u64 <= max_bytes {
-            break;
+    let total: i64 = tx.query_row("SELECT value FROM meta WHERE key = 'bytes'", [], |r| {
+        r.get(0)
+    })?;
+    let total = total.max(0) as u64;
+    if total <= max_bytes {
+        return Ok(ev);
+    }
+    let keep: std::collections::HashSet<String> = keep.iter().map(Fingerprint::to_hex).collect();
+    let mut victims = Vec::new();
+    {
+        let mut stmt =
+            tx.prepare_cached("SELECT hash, size FROM artifacts ORDER BY last_used_ns, rowid")?;
+        let mut rows = stmt.query([])?;
+        let mut freed = 0_u64;
+        while total - freed > max_bytes {
+            let Some(row) = rows.next()? else { break };
+            let h: String = row.get(0)?;
+            if keep.contains(&h) {
+                continue;
+            }
+            let size = row.get::<_, i64>(1)?.max(0) as u64;
+            freed += size;
+            victims.push((h, size));
         }
-        let victim: Option<(String, i64)> = tx
-            .query_row(
-                "SELECT hash, size FROM artifacts WHERE hash != ?1 ORDER BY last_used_ns, rowid LIMIT 1",
-                [&keep],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )
-            .optional()?;
-        let Some((h, size)) = victim else { break };
+    }
+    for (h, size) in victims {
         let hash: Fingerprint = h.parse()?;
         ev.entries += drop_artifact(tx, &hash)?;
         let path = dir.join(&h);
@@ -1092,11 +1202,12 @@ fn evict_in(
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
             Err(e) => return Err(Error::io(&path, e).into()),
         }
-        ev.bytes += size.max(0) as u64;
+        ev.bytes += size;
         ev.artifacts.push(hash);
     }
     if !ev.artifacts.is_empty() {
-        tx.execute(
+        exec(
+            tx,
             "UPDATE meta SET value = value + ?1 WHERE key = 'evictions'",
             [ev.artifacts.len() as i64],
         )?;
@@ -1139,7 +1250,7 @@ pub struct ArtifactWriter<'s> {
     durable: bool,
 }
 
-impl ArtifactWriter<'_> {
+impl<'s> ArtifactWriter<'s> {
     /// The bytes written so far.
     pub fn len(&self) -> u64 {
         self.len
@@ -1155,22 +1266,89 @@ impl ArtifactWriter<'_> {
     ///
     /// # Errors
     /// [`Error::Io`] naming the temporary file, [`Error::Database`].
-    pub fn commit(mut self) -> Result<Fingerprint> {
+    pub fn commit(self) -> Result<Fingerprint> {
+        let store = self.store;
+        let staged = self.finish()?;
+        let hash = staged.hash;
+        store.install_all(vec![staged], None)?;
+        Ok(hash)
+    }
+
+    /// Finishes writing (hash, fsync if durable) without recording the
+    /// artifact; see [`ArtifactStore::commit_entry`].
+    ///
+    /// # Errors
+    /// [`Error::Io`] naming the temporary file.
+    pub fn finish(mut self) -> Result<StagedArtifact<'s>> {
         let file = self.file.take().expect("present until commit or drop");
-        let file = file
-            .into_inner()
-            .map_err(|e| Error::io(&self.tmp, e.into_error()))?;
+        let tmp = std::mem::take(&mut self.tmp);
+        let file = match file.into_inner() {
+            Ok(f) => f,
+            Err(e) => {
+                let _ = fs::remove_file(&tmp);
+                return Err(Error::io(&tmp, e.into_error()));
+            }
+        };
+        let staged = StagedArtifact {
+            store: self.store,
+            hash: Fingerprint::from_bytes(*self.hasher.finalize().as_bytes()),
+            len: self.len,
+            file: Some(file),
+            tmp,
+        };
         if self.durable {
-            file.sync_all().map_err(|e| Error::io(&self.tmp, e))?;
+            let file = staged.file.as_ref().expect("just set");
+            file.sync_all().map_err(|e| Error::io(&staged.tmp, e))?;
         }
-        let hash = Fingerprint::from_bytes(*self.hasher.finalize().as_bytes());
-        // The lock stays held (the file stays open) through the rename.
-        let result = self.store.install(&self.tmp, hash, self.len);
-        drop(file);
-        if result.is_err() {
+        Ok(staged)
+    }
+}
+
+/// An artifact written to a temporary file and hashed, not yet in the
+/// store: made by [`ArtifactStore::stage`] or [`ArtifactWriter::finish`],
+/// recorded by [`ArtifactStore::commit_entry`]. Dropped uncommitted, it
+/// removes its file.
+pub struct StagedArtifact<'s> {
+    store: &'s ArtifactStore,
+    hash: Fingerprint,
+    tmp: PathBuf,
+    len: u64,
+    /// Open (and locked) until the file is renamed into place.
+    file: Option<File>,
+}
+
+impl StagedArtifact<'_> {
+    /// The address it will have.
+    pub fn hash(&self) -> Fingerprint {
+        self.hash
+    }
+
+    /// Its size in bytes.
+    pub fn len(&self) -> u64 {
+        self.len
+    }
+
+    /// Whether it is empty.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+}
+
+impl Drop for StagedArtifact<'_> {
+    fn drop(&mut self) {
+        if self.file.take().is_some() {
             let _ = fs::remove_file(&self.tmp);
         }
-        result.map(|()| hash)
+    }
+}
+
+impl std::fmt::Debug for StagedArtifact<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StagedArtifact")
+            .field("hash", &self.hash)
+            .field("len", &self.len)
+            .field("store", &self.store.dir)
+            .finish()
     }
 }
 
