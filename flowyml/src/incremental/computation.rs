@@ -23,7 +23,7 @@
 //!   topological order, each as soon as its dirty inputs are done: every
 //!   node has an atomic count of unfinished inputs, and a node whose count
 //!   reaches zero is spawned on rayon (on the
-//!   [`ParallelExecutor`](crate::ParallelExecutor)'s pool if one was given;
+//!   [`ParallelExecutor`]'s pool if one was given;
 //!   without one, the pass starts on the calling thread, so a pass over one
 //!   chain of nodes involves no other thread).
 //!   The work of a pass is proportional to the dirty nodes, never to the

@@ -31,7 +31,7 @@ impl ArtifactStore {
         w.commit()
     }
 
-    /// Stores the [`codec`](super::codec) encoding of `value`, streamed to
+    /// Stores the [`codec`] encoding of `value`, streamed to
     /// disk; returns its address, which equals [`Fingerprint::of`]`(value)`.
     ///
     /// # Errors

@@ -84,7 +84,7 @@ impl ArtifactStore {
     /// Starts a run of `pipeline` in the history.
     ///
     /// # Errors
-    /// [`Error::Database`].
+    /// [`Error::Database`](crate::Error::Database).
     pub fn begin_run(&self, pipeline: &str) -> Result<RunId> {
         let mut db = lock(&self.db);
         db.write(|tx| {
@@ -100,7 +100,7 @@ impl ArtifactStore {
     /// Records step executions of `run`, in one transaction.
     ///
     /// # Errors
-    /// [`Error::Database`] (also for an unknown run).
+    /// [`Error::Database`](crate::Error::Database) (also for an unknown run).
     pub fn record(&self, run: RunId, steps: &[StepExecution]) -> Result<()> {
         let pending = std::mem::take(&mut *lock(&self.pending));
         let mut db = lock(&self.db);
@@ -126,7 +126,7 @@ impl ArtifactStore {
     /// Ends `run` with `status`.
     ///
     /// # Errors
-    /// [`Error::Database`].
+    /// [`Error::Database`](crate::Error::Database).
     pub fn finish_run(&self, run: RunId, status: RunStatus) -> Result<()> {
         let pending = std::mem::take(&mut *lock(&self.pending));
         let mut db = lock(&self.db);
@@ -144,7 +144,7 @@ impl ArtifactStore {
     /// The history of runs, newest first.
     ///
     /// # Errors
-    /// [`Error::Database`].
+    /// [`Error::Database`](crate::Error::Database).
     pub fn runs(&self) -> Result<Vec<RunRecord>> {
         let db = lock(&self.db);
         let mut stmt = db
@@ -179,7 +179,7 @@ impl ArtifactStore {
     /// The steps recorded for `run`, in recording order.
     ///
     /// # Errors
-    /// [`Error::Database`].
+    /// [`Error::Database`](crate::Error::Database).
     pub fn run_steps(&self, run: RunId) -> Result<Vec<StepExecution>> {
         let db = lock(&self.db);
         let mut stmt = db

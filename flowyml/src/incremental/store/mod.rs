@@ -24,7 +24,7 @@
 //!   name. A truncated, corrupted or crafted file is removed (with the
 //!   cache entries that point at it) and reported as
 //!   [`Error::CorruptArtifact`]; the next read is a plain miss. Decoding is
-//!   bounded too (see [`codec`](super::codec)).
+//!   bounded too (see [`codec`]).
 //! - **Order of writes.** An artifact's row is inserted after its file is
 //!   in place, and a cache entry only after its artifacts have rows, so
 //!   every row points at a complete file, whatever the point of a crash.
