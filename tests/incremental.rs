@@ -781,3 +781,92 @@ fn two_processes_share_one_store() -> Result {
     );
     Ok(())
 }
+
+#[test]
+fn a_node_registered_later_runs_alone() -> Result {
+    let (sa, sb) = (Arc::new(AtomicU64::new(1)), Arc::new(AtomicU64::new(5)));
+    let mut inc = abcd(&sa, &sb);
+    inc.compute_all()?;
+    inc.register("E", &["D", "B"], |d| {
+        Ok(d.get::<u64>("D")? - d.get::<u64>("B")?)
+    })?;
+    assert_eq!(inc.compute_all()?.ran, ["E"]);
+    assert_eq!(*inc.get::<u64>("E")?, 55);
+    sb.store(6, Ordering::SeqCst);
+    inc.invalidate("B")?;
+    assert_eq!(inc.compute_all()?.ran, ["B", "C", "D", "E"]);
+    assert_eq!(*inc.get::<u64>("E")?, 64);
+    Ok(())
+}
+
+mod never_stale {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// A random DAG (node `i` reads some of `0..i`), each node also reading
+    /// its own outside value; values mod 3, so early cutoff is frequent.
+    fn value_of(i: usize, deps: &[usize], outside: &[u64], values: &[u64]) -> u64 {
+        (outside[i]
+            + deps
+                .iter()
+                .map(|&d| values[d] * (d as u64 + 1))
+                .sum::<u64>())
+            % 3
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+        #[test]
+        fn after_any_invalidations_every_value_equals_a_full_recomputation(
+            masks in prop::collection::vec(any::<u32>(), 2..24),
+            changes in prop::collection::vec((any::<prop::sample::Index>(), 0..5_u64, any::<bool>()), 1..30),
+        ) {
+            let n = masks.len();
+            let deps: Vec<Vec<usize>> = (0..n).map(|i| (0..i).filter(|&d| masks[i] >> (d % 32) & 1 == 1).collect()).collect();
+            let outside: Arc<Vec<AtomicU64>> = Arc::new((0..n).map(|_| AtomicU64::new(0)).collect());
+            let mut inc = IncrementalComputation::new();
+            for (i, node_deps) in deps.iter().enumerate() {
+                let names: Vec<String> = node_deps.iter().map(|d| format!("n{d}")).collect();
+                let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+                let (my_deps, out) = (node_deps.clone(), Arc::clone(&outside));
+                inc.register(format!("n{i}"), &refs, move |d| {
+                    let mut values = vec![0; i];
+                    for &dep in &my_deps {
+                        values[dep] = *d.get::<u64>(&format!("n{dep}"))?;
+                    }
+                    let outside: Vec<u64> = out.iter().map(|a| a.load(Ordering::SeqCst)).collect();
+                    Ok(value_of(i, &my_deps, &outside, &values))
+                }).unwrap();
+            }
+            inc.compute_all().unwrap();
+            let mut invalidated = Vec::new();
+            for (at, v, compute_now) in changes {
+                let i = at.index(n);
+                outside[i].store(v, Ordering::SeqCst);
+                inc.invalidate(&format!("n{i}")).unwrap();
+                invalidated.push(i);
+                if compute_now {
+                    let report = inc.compute_all().unwrap();
+                    // Only what is downstream of an invalidated node may run.
+                    let mut reach: HashSet<usize> = invalidated.drain(..).collect();
+                    for (j, node_deps) in deps.iter().enumerate() {
+                        if node_deps.iter().any(|d| reach.contains(d)) {
+                            reach.insert(j);
+                        }
+                    }
+                    for name in &report.ran {
+                        let j: usize = name[1..].parse().unwrap();
+                        prop_assert!(reach.contains(&j), "{name} ran outside the invalidated region");
+                    }
+                }
+            }
+            inc.compute_all().unwrap();
+            let outside_now: Vec<u64> = outside.iter().map(|a| a.load(Ordering::SeqCst)).collect();
+            let mut expected = vec![0; n];
+            for i in 0..n {
+                expected[i] = value_of(i, &deps[i], &outside_now, &expected);
+                prop_assert_eq!(*inc.get::<u64>(&format!("n{i}")).unwrap(), expected[i], "node n{}", i);
+            }
+        }
+    }
+}
