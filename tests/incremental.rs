@@ -799,6 +799,18 @@ fn a_node_registered_later_runs_alone() -> Result {
     Ok(())
 }
 
+#[test]
+fn a_dependency_declared_twice_counts_once() -> Result {
+    let mut inc = IncrementalComputation::new();
+    inc.register("a", &[], |_| Ok(2_u64))?;
+    inc.register("b", &[], |_| Ok(3_u64))?;
+    inc.register("ab", &["a", "a", "b"], |d| {
+        Ok(d.get::<u64>("a")? * d.get::<u64>("b")?)
+    })?;
+    assert_eq!(*inc.compute::<u64>("ab")?, 6);
+    Ok(())
+}
+
 mod never_stale {
     use super::*;
     use proptest::prelude::*;

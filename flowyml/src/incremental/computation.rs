@@ -240,11 +240,19 @@ impl IncrementalComputation {
         if self.index.contains_key(&name) {
             return Err(Error::DuplicateNode { node: name });
         }
+        // Deduplicated in declaration order, so that `dep_names[k]` names the
+        // resolved `deps[k]`.
+        let mut dep_names: Vec<String> = Vec::with_capacity(deps.len());
+        for d in deps {
+            if !dep_names.iter().any(|n| n == d) {
+                dep_names.push((*d).to_owned());
+            }
+        }
         let i = self.nodes.len();
         self.index.insert(name.clone(), i);
         self.nodes.push(Node {
             name,
-            dep_names: deps.iter().map(|d| (*d).to_owned()).collect(),
+            dep_names,
             deps: Vec::new(),
             dependents: Vec::new(),
             f,
@@ -291,9 +299,7 @@ impl IncrementalComputation {
                         node: node.name.clone(),
                         dep: d.clone(),
                     })?;
-                if !deps.contains(&j) {
-                    deps.push(j);
-                }
+                deps.push(j);
             }
             deps_of.push(deps);
         }
