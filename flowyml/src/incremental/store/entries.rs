@@ -129,7 +129,9 @@ impl ArtifactStore {
     }
 
     /// The cache entry for `key`, if any; counts a hit or a miss. The
-    /// outputs are verified when read, not here.
+    /// outputs are verified when read, not here: a read that finds an output
+    /// gone (evicted by another process meanwhile) or corrupt is a miss, and
+    /// the step reruns.
     ///
     /// # Errors
     /// [`Error::Database`].
