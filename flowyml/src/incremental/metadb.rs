@@ -83,6 +83,8 @@ impl MetaDb {
         };
         let conn = Connection::open(path).map_err(err)?;
         conn.busy_timeout(busy_timeout).map_err(err)?;
+        // Room for every statement the store runs, so none is prepared twice.
+        conn.set_prepared_statement_cache_capacity(64);
         // Switching to WAL needs a moment of exclusive access, and SQLite
         // does not always call the busy handler for it; retry until the
         // timeout when another process holds the database.
