@@ -36,9 +36,10 @@
 //!   counters are buffered and written in one transaction with the next
 //!   write, [`flush`](ArtifactStore::flush) or drop.
 //! - **LRU bound.** With [`StoreOptions::max_bytes`], each write evicts the
-//!   least recently used artifacts until the total fits (the artifact just
-//!   written is never evicted, so one artifact larger than the bound is
-//!   kept). Evicting an artifact drops the cache entries that need it.
+//!   least recently used artifacts until the total fits (the artifacts
+//!   being written are never evicted, so a step whose outputs exceed the
+//!   bound is still stored). Evicting an artifact drops the cache entries
+//!   that need it.
 
 mod artifacts;
 mod entries;
