@@ -107,6 +107,133 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+
+    // ---- incremental ----
+    /// No node of that name is registered.
+    #[error("unknown node `{node}`")]
+    UnknownNode {
+        /// The name asked for.
+        node: String,
+    },
+
+    /// A node name was registered twice.
+    #[error("node `{node}` is already registered")]
+    DuplicateNode {
+        /// The name registered twice.
+        node: String,
+    },
+
+    /// A node depends on a name no node has.
+    #[error("node `{node}` depends on unknown node `{dep}`")]
+    UnknownDependency {
+        /// The node declaring the dependency.
+        node: String,
+        /// The missing dependency.
+        dep: String,
+    },
+
+    /// A node read a value it did not declare as a dependency.
+    #[error("node `{node}` reads `{dep}`, which is not among its declared dependencies")]
+    UndeclaredDependency {
+        /// The node reading.
+        node: String,
+        /// The name it read.
+        dep: String,
+    },
+
+    /// The dependencies form a cycle.
+    #[error("dependency cycle: {}", cycle.join(" -> "))]
+    DependencyCycle {
+        /// The nodes of the cycle in dependency order, the first repeated
+        /// at the end (`A -> B -> A`).
+        cycle: Vec<String>,
+    },
+
+    /// A value was read as a type it does not have.
+    #[error("node `{node}` holds a `{found}`, read as a `{expected}`")]
+    NodeType {
+        /// The node whose value was read.
+        node: String,
+        /// The type asked for.
+        expected: &'static str,
+        /// The node's type.
+        found: &'static str,
+    },
+
+    /// A node's computation returned an error or panicked.
+    #[error("node `{node}` {}: {source}", if *.panicked { "panicked" } else { "failed" })]
+    NodeFailed {
+        /// The failing node.
+        node: String,
+        /// Whether it panicked rather than returning an error.
+        panicked: bool,
+        /// Its error (or the panic message).
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+
+    /// A dirty node was read before being computed.
+    #[error(
+        "node `{node}` is dirty (never computed, invalidated, or downstream of a failure); compute it first"
+    )]
+    StaleNode {
+        /// The dirty node.
+        node: String,
+    },
+
+    /// Text that is not 64 hex digits was parsed as a fingerprint.
+    #[error("not a fingerprint (64 hex digits): `{input}`")]
+    InvalidFingerprint {
+        /// The text (at most 80 characters of it).
+        input: String,
+    },
+
+    /// A value could not be encoded.
+    #[error("could not encode a `{type_name}`: {message}")]
+    Encode {
+        /// The value's type.
+        type_name: &'static str,
+        /// The codec's reason.
+        message: String,
+    },
+
+    /// Bytes could not be decoded as the type asked for.
+    #[error("could not decode a `{type_name}`: {message}")]
+    Decode {
+        /// The type asked for.
+        type_name: &'static str,
+        /// The codec's reason.
+        message: String,
+    },
+
+    /// A stored artifact failed its hash or size check; it is removed from
+    /// the store and never served.
+    #[error("artifact {hash} at {} is corrupt: {reason}", path.display())]
+    CorruptArtifact {
+        /// The artifact's address (its expected hash).
+        hash: String,
+        /// Its file.
+        path: PathBuf,
+        /// What the check found.
+        reason: String,
+    },
+
+    /// A cache entry names an artifact the store does not hold.
+    #[error("artifact {hash} is not in the store")]
+    MissingArtifact {
+        /// The artifact's address.
+        hash: String,
+    },
+
+    /// The metadata database failed.
+    #[error("cache database {}: {source}", path.display())]
+    Database {
+        /// The database file.
+        path: PathBuf,
+        /// SQLite's reason.
+        #[source]
+        source: rusqlite::Error,
+    },
 }
 
 impl Error {

@@ -14,6 +14,7 @@
 //! | Batch Processing | [`batch`] ([`batch_iterator`]) |
 //! | SmartCache | [`cache`] ([`SmartCache`]) |
 //! | Parallel Pipeline Steps | [`step`] ([`step`](macro@step)), [`pipeline`] ([`Pipeline`], [`pipeline`](macro@pipeline)) |
+//! | Incremental Computation | [`incremental`] ([`IncrementalComputation`]) |
 //!
 //! ```
 //! use flowyml::{LazyValue, ParallelExecutor, batch_iterator};
@@ -34,6 +35,7 @@ pub mod cache;
 pub mod cli;
 pub mod error;
 pub mod executor;
+pub mod incremental;
 pub mod lazy;
 pub mod pipeline;
 pub mod registry;
@@ -45,6 +47,7 @@ pub use cache::SmartCache;
 pub use error::{Error, Result};
 pub use executor::{ParallelExecutor, TaskHandle};
 pub use flowyml_macros::{lazy_properties, lazy_property, pipeline, step};
+pub use incremental::IncrementalComputation;
 pub use lazy::{LazyCells, LazyValue, TryLazyValue};
 pub use pipeline::{Pipeline, PipelineResult, StepStatus};
 pub use step::{Step, StepError};

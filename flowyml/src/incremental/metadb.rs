@@ -1,0 +1,196 @@
+//! The store's metadata database: SQLite (bundled), in WAL mode so that
+//! readers never wait for a writer and several processes can share it.
+//!
+//! Every write happens in a `BEGIN IMMEDIATE` transaction, which takes the
+//! database's write lock up front (waiting up to the busy timeout), so two
+//! processes never interleave the check and the update of a write; the
+//! store also renames and removes artifact files inside that transaction,
+//! which orders file changes across processes the same way.
+//!
+//! `synchronous = NORMAL`: a killed process loses nothing committed; a power
+//! loss may lose the last transactions but never corrupts the database (and
+//! an artifact row whose file is gone reads as a miss).
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use rusqlite::{Connection, Transaction, TransactionBehavior};
+
+use crate::error::{Error, Result};
+
+pub(crate) const SCHEMA_VERSION: i64 = 1;
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value INTEGER NOT NULL);
+INSERT OR IGNORE INTO meta(key, value) VALUES
+    ('schema', 1), ('bytes', 0), ('hits', 0), ('misses', 0), ('evictions', 0);
+CREATE TABLE IF NOT EXISTS artifacts(
+    hash TEXT PRIMARY KEY,
+    size INTEGER NOT NULL,
+    created_ns INTEGER NOT NULL,
+    last_used_ns INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS artifacts_lru ON artifacts(last_used_ns);
+CREATE TRIGGER IF NOT EXISTS artifacts_bytes_ins AFTER INSERT ON artifacts
+    BEGIN UPDATE meta SET value = value + NEW.size WHERE key = 'bytes'; END;
+CREATE TRIGGER IF NOT EXISTS artifacts_bytes_del AFTER DELETE ON artifacts
+    BEGIN UPDATE meta SET value = value - OLD.size WHERE key = 'bytes'; END;
+CREATE TABLE IF NOT EXISTS entries(
+    key TEXT PRIMARY KEY,
+    step TEXT NOT NULL,
+    outputs TEXT NOT NULL,
+    duration_ns INTEGER NOT NULL,
+    created_ns INTEGER NOT NULL,
+    last_used_ns INTEGER NOT NULL,
+    hits INTEGER NOT NULL DEFAULT 0);
+CREATE TABLE IF NOT EXISTS entry_outputs(
+    key TEXT NOT NULL REFERENCES entries(key) ON DELETE CASCADE,
+    hash TEXT NOT NULL,
+    PRIMARY KEY(key, hash)) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS entry_outputs_hash ON entry_outputs(hash);
+CREATE TABLE IF NOT EXISTS runs(
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    pipeline TEXT NOT NULL,
+    pid INTEGER NOT NULL,
+    started_ns INTEGER NOT NULL,
+    finished_ns INTEGER,
+    status TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS step_executions(
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+    step TEXT NOT NULL,
+    key TEXT NOT NULL,
+    outputs TEXT NOT NULL,
+    duration_ns INTEGER NOT NULL,
+    cached INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS step_executions_run ON step_executions(run_id);
+CREATE TABLE IF NOT EXISTS files(
+    path TEXT PRIMARY KEY,
+    size INTEGER NOT NULL,
+    mtime_ns INTEGER NOT NULL,
+    hash TEXT NOT NULL);
+";
+
+pub(crate) struct MetaDb {
+    pub(crate) conn: Connection,
+    pub(crate) path: PathBuf,
+}
+
+impl MetaDb {
+    pub(crate) fn open(path: &Path, busy_timeout: Duration) -> Result<Self> {
+        let err = |source| Error::Database {
+            path: path.to_owned(),
+            source,
+        };
+        let conn = Connection::open(path).map_err(err)?;
+        conn.busy_timeout(busy_timeout).map_err(err)?;
+        // Room for every statement the store runs, so none is prepared twice.
+        conn.set_prepared_statement_cache_capacity(64);
+        // Switching to WAL needs a moment of exclusive access, and SQLite
+        // does not always call the busy handler for it; retry until the
+        // timeout when another process holds the database.
+        let deadline = Instant::now() + busy_timeout;
+        loop {
+            match conn
+                .pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get::<_, String>(0))
+            {
+                Ok(_) => break,
+                Err(e) if is_busy(&e) && Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+                Err(e) => return Err(err(e)),
+            }
+        }
+        conn.pragma_update(None, "synchronous", "NORMAL")
+            .map_err(err)?;
+        conn.pragma_update(None, "foreign_keys", "ON")
+            .map_err(err)?;
+        let mut db = MetaDb {
+            conn,
+            path: path.to_owned(),
+        };
+        db.write(|tx| {
+            tx.execute_batch(SCHEMA)?;
+            let v: i64 = tx.query_row("SELECT value FROM meta WHERE key = 'schema'", [], |r| {
+                r.get(0)
+            })?;
+            if v != SCHEMA_VERSION {
+                return Err(rusqlite::Error::ToSqlConversionFailure(
+                    format!("schema version {v}, this flowyml reads {SCHEMA_VERSION}").into(),
+                )
+                .into());
+            }
+            Ok(())
+        })?;
+        Ok(db)
+    }
+
+    pub(crate) fn err(&self, source: rusqlite::Error) -> Error {
+        Error::Database {
+            path: self.path.clone(),
+            source,
+        }
+    }
+
+    /// Runs `f` in an immediate (write-locked) transaction and commits.
+    pub(crate) fn write<R>(
+        &mut self,
+        f: impl FnOnce(&Transaction<'_>) -> std::result::Result<R, TxError>,
+    ) -> Result<R> {
+        let path = self.path.clone();
+        let err = |source| Error::Database {
+            path: path.clone(),
+            source,
+        };
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(err)?;
+        let out = f(&tx).map_err(|e| match e {
+            TxError::Db(source) => err(source),
+            TxError::Other(e) => e,
+        })?;
+        tx.commit().map_err(err)?;
+        Ok(out)
+    }
+}
+
+/// An error inside a transaction: SQLite's, or one of ours (an I/O error on
+/// an artifact file) that must also roll the transaction back.
+pub(crate) enum TxError {
+    Db(rusqlite::Error),
+    Other(Error),
+}
+
+impl From<rusqlite::Error> for TxError {
+    fn from(e: rusqlite::Error) -> Self {
+        TxError::Db(e)
+    }
+}
+
+impl From<Error> for TxError {
+    fn from(e: Error) -> Self {
+        TxError::Other(e)
+    }
+}
+
+fn is_busy(e: &rusqlite::Error) -> bool {
+    matches!(
+        e.sqlite_error_code(),
+        Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
+    )
+}
+
+/// Nanoseconds since the Unix epoch, saturating (good until 2262).
+pub(crate) fn now_ns() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX))
+}
+
+pub(crate) fn ns_to_time(ns: i64) -> SystemTime {
+    UNIX_EPOCH + Duration::from_nanos(u64::try_from(ns).unwrap_or(0))
+}
+
+pub(crate) fn duration_ns(d: Duration) -> i64 {
+    i64::try_from(d.as_nanos()).unwrap_or(i64::MAX)
+}

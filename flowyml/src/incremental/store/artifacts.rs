@@ -1,0 +1,274 @@
+//! Writing and reading artifacts: content-addressed, verified on every read.
+
+use std::fs::{self, File};
+use std::io::{Read, Write};
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use super::entries::{apply_pending, drop_artifact, evict_in, exec, insert_entry_in, log_eviction};
+use super::{ArtifactStore, Eviction, StagedArtifact, StoreOptions, lock, sync_dir};
+use crate::error::{Error, Result};
+use crate::incremental::codec;
+use crate::incremental::fingerprint::Fingerprint;
+use crate::incremental::metadb::now_ns;
+use rusqlite::params;
+use std::time::Duration;
+
+impl ArtifactStore {
+    /// Stores `bytes` and returns their address, [`Fingerprint::of_bytes`].
+    /// Storing bytes already present only marks them used.
+    ///
+    /// # Errors
+    /// [`Error::Io`], [`Error::Database`].
+    pub fn put_bytes(&self, bytes: &[u8]) -> Result<Fingerprint> {
+        let hash = Fingerprint::of_bytes(bytes);
+        if self.mark_used_if_present(&hash)? {
+            return Ok(hash);
+        }
+        let mut w = self.writer()?;
+        w.write_all(bytes).map_err(|e| Error::io(&w.tmp, e))?;
+        w.commit()
+    }
+
+    /// Stores the [`codec`] encoding of `value`, streamed to
+    /// disk; returns its address, which equals [`Fingerprint::of`]`(value)`.
+    ///
+    /// # Errors
+    /// [`Error::Encode`], [`Error::Io`], [`Error::Database`].
+    pub fn put<T: Serialize + ?Sized>(&self, value: &T) -> Result<Fingerprint> {
+        let mut w = self.writer()?;
+        codec::encode_into(value, &mut w)?;
+        w.commit()
+    }
+
+    pub(super) fn mark_used_if_present(&self, hash: &Fingerprint) -> Result<bool> {
+        let db = lock(&self.db);
+        let known = db
+            .conn
+            .prepare_cached("SELECT 1 FROM artifacts WHERE hash = ?1")
+            .and_then(|mut s| s.exists([hash.to_hex()]))
+            .map_err(|e| db.err(e))?;
+        drop(db);
+        if known && self.artifact_path(hash).exists() {
+            self.touch_artifact(*hash)?;
+            return Ok(true);
+        }
+        Ok(false)
+    }
+
+    /// Writes `value`'s encoding to a temporary file, hashed and (if
+    /// durable) fsynced, without recording it yet; see
+    /// [`commit_entry`](Self::commit_entry).
+    ///
+    /// # Errors
+    /// [`Error::Encode`], [`Error::Io`].
+    pub fn stage<T: Serialize + ?Sized>(&self, value: &T) -> Result<StagedArtifact<'_>> {
+        let mut w = self.writer()?;
+        codec::encode_into(value, &mut w)?;
+        w.finish()
+    }
+
+    /// Like [`stage`](Self::stage) for bytes already encoded.
+    ///
+    /// # Errors
+    /// [`Error::Io`].
+    pub fn stage_bytes(&self, bytes: &[u8]) -> Result<StagedArtifact<'_>> {
+        let mut w = self.writer()?;
+        w.write_all(bytes).map_err(|e| Error::io(&w.tmp, e))?;
+        w.finish()
+    }
+
+    /// Moves staged files to their addresses and records them (and an
+    /// entry), in one write transaction.
+    pub(super) fn install_all(
+        &self,
+        mut staged: Vec<StagedArtifact<'_>>,
+        entry: Option<(&Fingerprint, &str, Duration)>,
+    ) -> Result<Vec<Fingerprint>> {
+        let hashes: Vec<Fingerprint> = staged.iter().map(|s| s.hash).collect();
+        let now = now_ns();
+        let StoreOptions {
+            max_bytes, durable, ..
+        } = self.options();
+        let pending = std::mem::take(&mut *lock(&self.pending));
+        let mut db = lock(&self.db);
+        let evicted = db.write(|tx| {
+            apply_pending(tx, &pending)?;
+            let mut renamed = false;
+            for s in &mut staged {
+                let path = self.artifact_path(&s.hash);
+                let size = i64::try_from(s.len).unwrap_or(i64::MAX);
+                let known = exec(
+                    tx,
+                    "UPDATE artifacts SET last_used_ns = ?2 WHERE hash = ?1 AND size = ?3",
+                    params![s.hash.to_hex(), now, size],
+                )? > 0;
+                if known && path.exists() {
+                    continue; // same content already there; the staged file is dropped
+                }
+                // The lock stays held (the file open) through the rename.
+                fs::rename(&s.tmp, &path).map_err(|e| Error::io(&path, e))?;
+                s.file = None;
+                renamed = true;
+                if !known {
+                    exec(tx, "DELETE FROM artifacts WHERE hash = ?1", [s.hash.to_hex()])?;
+                    exec(
+                        tx,
+                        "INSERT INTO artifacts(hash, size, created_ns, last_used_ns) VALUES (?1, ?2, ?3, ?3)",
+                        params![s.hash.to_hex(), size, now],
+                    )?;
+                }
+            }
+            if durable && renamed {
+                sync_dir(&self.artifacts)?;
+            }
+            if let Some((key, step, duration)) = entry {
+                insert_entry_in(tx, key, step, &hashes, duration, now)?;
+            }
+            match max_bytes {
+                Some(max) => evict_in(tx, &self.artifacts, max, &hashes),
+                None => Ok(Eviction::default()),
+            }
+        })?;
+        drop(db);
+        log_eviction(&evicted);
+        Ok(hashes)
+    }
+
+    /// Whether the store records an artifact at `hash` whose file exists (it
+    /// is verified only when read).
+    ///
+    /// # Errors
+    /// [`Error::Database`].
+    pub fn contains(&self, hash: &Fingerprint) -> Result<bool> {
+        let db = lock(&self.db);
+        let known = db
+            .conn
+            .prepare_cached("SELECT 1 FROM artifacts WHERE hash = ?1")
+            .and_then(|mut s| s.exists([hash.to_hex()]))
+            .map_err(|e| db.err(e))?;
+        Ok(known && self.artifact_path(hash).exists())
+    }
+
+    /// The verified bytes of artifact `hash`; `None` if the store does not
+    /// have it.
+    ///
+    /// # Errors
+    /// [`Error::CorruptArtifact`] if the file is larger than
+    /// [`StoreOptions::max_artifact_bytes`] or its content does not hash to
+    /// its name (it is then removed, so the next read is `None`);
+    /// [`Error::Io`], [`Error::Database`].
+    pub fn get_bytes(&self, hash: &Fingerprint) -> Result<Option<Vec<u8>>> {
+        let path = self.artifact_path(hash);
+        let mut file = match File::open(&path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                // A row without its file (an interrupted eviction, a power
+                // loss, a hand-deleted file): forget it.
+                self.forget(hash, false)?;
+                return Ok(None);
+            }
+            Err(e) => return Err(Error::io(&path, e)),
+        };
+        let limit = self.options().max_artifact_bytes;
+        let size = file.metadata().map_err(|e| Error::io(&path, e))?.len();
+        if size > limit {
+            return Err(self.corrupt(hash, format!("{size} bytes exceed the bound of {limit}")));
+        }
+        let mut bytes = Vec::with_capacity(usize::try_from(size).unwrap_or(0));
+        // `take`: a file growing after the size check is still bounded.
+        (&mut file)
+            .take(limit + 1)
+            .read_to_end(&mut bytes)
+            .map_err(|e| Error::io(&path, e))?;
+        if bytes.len() as u64 > limit {
+            return Err(self.corrupt(hash, format!("more than the bound of {limit} bytes")));
+        }
+        let actual = Fingerprint::of_bytes(&bytes);
+        if actual != *hash {
+            return Err(self.corrupt(hash, format!("its {} bytes hash to {actual}", bytes.len())));
+        }
+        self.touch_artifact(*hash)?;
+        Ok(Some(bytes))
+    }
+
+    /// The verified, decoded artifact `hash`; `None` if the store does not
+    /// have it.
+    ///
+    /// # Errors
+    /// As [`get_bytes`](Self::get_bytes), and [`Error::Decode`].
+    pub fn get<T: DeserializeOwned>(&self, hash: &Fingerprint) -> Result<Option<T>> {
+        let limit = usize::try_from(self.options().max_artifact_bytes).unwrap_or(usize::MAX);
+        match self.get_bytes(hash)? {
+            Some(bytes) => codec::decode_with_limit(&bytes, limit).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    pub(super) fn corrupt(&self, hash: &Fingerprint, reason: String) -> Error {
+        let path = self.artifact_path(hash);
+        tracing::warn!(%hash, path = %path.display(), %reason, "corrupt artifact removed");
+        if let Err(e) = self.forget(hash, true) {
+            tracing::warn!(%hash, error = %e, "could not remove a corrupt artifact");
+        }
+        Error::CorruptArtifact {
+            hash: hash.to_hex(),
+            path,
+            reason,
+        }
+    }
+
+    /// Drops an artifact's row, the entries needing it and (if asked) its file.
+    pub(super) fn forget(&self, hash: &Fingerprint, remove_file: bool) -> Result<()> {
+        let path = self.artifact_path(hash);
+        lock(&self.pending).artifacts.remove(hash);
+        let mut db = lock(&self.db);
+        db.write(|tx| {
+            // Under the write lock: a writer that installed the file since
+            // our failed open has a valid row; keep it.
+            if !remove_file && path.exists() {
+                return Ok(());
+            }
+            drop_artifact(tx, hash)?;
+            if remove_file {
+                match fs::remove_file(&path) {
+                    Ok(()) => {}
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(e) => return Err(Error::io(&path, e).into()),
+                }
+            }
+            Ok(())
+        })
+    }
+
+    /// Checks every recorded artifact against its file (size bound and
+    /// hash), removing those that fail; returns the removed addresses.
+    ///
+    /// # Errors
+    /// [`Error::Io`], [`Error::Database`].
+    pub fn verify(&self) -> Result<Vec<Fingerprint>> {
+        let hashes: Vec<String> = {
+            let db = lock(&self.db);
+            let mut stmt = db
+                .conn
+                .prepare("SELECT hash FROM artifacts ORDER BY hash")
+                .map_err(|e| db.err(e))?;
+            stmt.query_map([], |r| r.get(0))
+                .and_then(|rows| rows.collect())
+                .map_err(|e| db.err(e))?
+        };
+        let mut bad = Vec::new();
+        for h in hashes {
+            let Ok(hash) = h.parse::<Fingerprint>() else {
+                continue;
+            };
+            match self.get_bytes(&hash) {
+                Ok(Some(_)) => {}
+                Ok(None) | Err(Error::CorruptArtifact { .. }) => bad.push(hash),
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(bad)
+    }
+}
