@@ -240,5 +240,17 @@ fn run() -> flowyml::Result<()> {
         parallel.duration,
         parallel.workers
     );
+
+    // Incremental across processes: the second time this program runs,
+    // every step is served from `.flowyml`.
+    let mut incremental = quickstart::pipeline();
+    incremental.cache_dir(".flowyml")?;
+    let cached = incremental.run()?;
+    println!(
+        "incremental run with the cache in .flowyml: {} cached, {} ran, in {:.3?}",
+        cached.steps_with(flowyml::StepStatus::Cached).len(),
+        cached.steps_with(flowyml::StepStatus::Ran).len(),
+        cached.duration
+    );
     Ok(())
 }

@@ -51,7 +51,7 @@ fn list_shows_registered_pipelines_and_steps() {
 
 #[test]
 fn run_json_matches_the_run() {
-    let (result, out) = cli(&["run", "cli_ok", "--json", "--workers", "2"]);
+    let (result, out) = cli(&["run", "cli_ok", "--json", "--workers", "2", "--no-cache"]);
     result.expect("runs");
     let json: serde_json::Value = serde_json::from_str(out.trim()).expect("valid JSON");
     assert_eq!(json["pipeline"], "cli_ok");
@@ -62,7 +62,7 @@ fn run_json_matches_the_run() {
 
 #[test]
 fn a_failed_run_prints_the_result_and_fails() {
-    let (result, out) = cli(&["run", "cli_demo", "--json"]);
+    let (result, out) = cli(&["run", "cli_demo", "--json", "--no-cache"]);
     let err = result.unwrap_err();
     assert_eq!(
         err.to_string(),
@@ -109,11 +109,61 @@ fn graph_prints_dot_and_mermaid() {
 
 #[test]
 fn unknown_pipelines_and_bad_usage_are_clear_errors() {
-    let (result, _) = cli(&["run", "cli_dem"]);
+    let (result, _) = cli(&["run", "cli_dem", "--no-cache"]);
     assert_eq!(
         result.unwrap_err().to_string(),
         "no pipeline named `cli_dem`; did you mean `cli_demo`?"
     );
     let (result, _) = cli(&["fly"]);
     assert!(matches!(result, Err(flowyml::Error::Usage(_))));
+}
+
+#[test]
+fn runs_are_cached_across_invocations_and_inspectable() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let cache = dir.path().to_str().expect("utf-8 path");
+    let statuses = |out: &str| -> Vec<String> {
+        let json: serde_json::Value = serde_json::from_str(out.trim()).expect("valid JSON");
+        json["steps"]
+            .as_array()
+            .expect("steps")
+            .iter()
+            .map(|s| s["status"].as_str().unwrap_or("").to_owned())
+            .collect()
+    };
+    let (result, out) = cli(&["run", "cli_ok", "--json", "--cache-dir", cache]);
+    result.expect("runs");
+    assert_eq!(statuses(&out), vec!["ran"]);
+    let (result, out) = cli(&["run", "cli_ok", "--json", "--cache-dir", cache]);
+    result.expect("runs");
+    assert_eq!(statuses(&out), vec!["cached"]);
+    let (result, out) = cli(&[
+        "run",
+        "cli_ok",
+        "--json",
+        "--cache-dir",
+        cache,
+        "--invalidate",
+        "answer",
+    ]);
+    result.expect("runs");
+    assert_eq!(statuses(&out), vec!["ran"]);
+
+    let (result, out) = cli(&["cache", "stats", "--cache-dir", cache]);
+    result.expect("stats");
+    assert!(out.contains("1 entries, 1 artifacts"), "{out}");
+    assert!(out.contains("3 runs"), "{out}");
+    let (result, out) = cli(&["runs", "--cache-dir", cache]);
+    result.expect("runs");
+    assert_eq!(
+        out.lines()
+            .filter(|l| l.contains("cli_ok") && l.contains("succeeded"))
+            .count(),
+        3,
+        "{out}"
+    );
+    let (result, _) = cli(&["cache", "clear", "--cache-dir", cache]);
+    result.expect("clear");
+    let (_, out) = cli(&["cache", "stats", "--cache-dir", cache]);
+    assert!(out.contains("0 entries, 0 artifacts, 0 bytes"), "{out}");
 }

@@ -399,3 +399,32 @@ fn a_compile_time_pipeline_is_found_by_name() -> flowyml::Result<()> {
     );
     Ok(())
 }
+
+#[step(outputs = ["numbers"])]
+fn numbers() -> Vec<u64> {
+    vec![1, 2, 3]
+}
+
+#[step(outputs = ["sum"])]
+fn sum_numbers(numbers: &Vec<u64>) -> u64 {
+    // A parameter (and any binding) may share its name with a step function.
+    let sum = numbers.iter().sum();
+    sum
+}
+
+fn not_a_step(x: &u64) -> u64 {
+    *x
+}
+
+#[test]
+fn step_functions_do_not_shadow_bindings_and_plain_functions_are_refused() -> flowyml::Result<()> {
+    let mut p = Pipeline::new("names");
+    p.add_step(numbers).add_step(sum_numbers);
+    assert_eq!(*p.run()?.get::<u64>("sum")?, 6);
+    assert_eq!(numbers(), vec![1, 2, 3]);
+
+    p.add_step(not_a_step);
+    let err = p.validate().unwrap_err().to_string();
+    assert!(err.contains("`pipeline::not_a_step` is not a step: annotate the function with `#[step(outputs = [..])]`"), "{err}");
+    Ok(())
+}

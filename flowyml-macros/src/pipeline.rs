@@ -209,25 +209,6 @@ fn check(
         }
     }
 
-    // `fn train(clean: ..)` beside `#[step] fn clean` reads `clean` as the
-    // step's unit struct; say so instead of rustc's puzzling type error.
-    for c in steps {
-        for input in &c.inputs {
-            let syn::FnArg::Typed(pt) = &c.func.sig.inputs[input.param] else {
-                continue;
-            };
-            let syn::Pat::Ident(p) = &*pt.pat else {
-                continue;
-            };
-            if let Some(s) = steps.iter().find(|s| s.func.sig.ident == p.ident) {
-                errors.push(&p.ident, format!(
-                    "pipeline `{name}`: parameter `{}` of step `{}` has the name of the step function `{}`, which a parameter cannot shadow: rename the parameter and map it with `inputs = [\"{}\"]`",
-                    p.ident, c.name, s.func.sig.ident, input.name
-                ));
-            }
-        }
-    }
-
     if let Some(cycle) = find_cycle(steps.len(), &edges) {
         let path: Vec<&str> = cycle.iter().map(|&i| steps[i].name.as_str()).collect();
         let first = &steps[cycle[0]];

@@ -20,35 +20,48 @@ use std::any::Any;
 use std::fmt;
 use std::sync::Arc;
 
+use crate::error::Result;
+use crate::incremental::Fingerprint;
+
 /// A value exchanged between steps, shared by reference count.
 pub type Artifact = Arc<dyn Any + Send + Sync>;
 
-/// A type that knows how to hash and encode itself as an artifact.
+/// A type that encodes itself as an artifact (the polars `DataFrame` does,
+/// as Arrow IPC). Its content fingerprint is the hash of its encoding, so
+/// the encoding must be deterministic.
 pub trait ArtifactCodec: Any + Send + Sync + Sized {
-    /// A hash of the value's content: equal values, equal hashes.
-    fn content_hash(&self) -> [u8; 32];
     /// The value as bytes that [`decode`](Self::decode) reads back.
     ///
     /// # Errors
     /// If the value cannot be encoded.
-    fn encode(&self) -> Result<Vec<u8>, String>;
+    fn encode(&self) -> Result<Vec<u8>>;
     /// The value encoded by [`encode`](Self::encode).
     ///
     /// # Errors
     /// If the bytes are not a valid encoding.
-    fn decode(bytes: &[u8]) -> Result<Self, String>;
+    fn decode(bytes: &[u8]) -> Result<Self>;
 }
 
-type HashFn = fn(&(dyn Any + Send + Sync)) -> Option<[u8; 32]>;
-type EncodeFn = fn(&(dyn Any + Send + Sync)) -> Option<Result<Vec<u8>, String>>;
-type DecodeFn = fn(&[u8]) -> Result<Artifact, String>;
+type HashFn = fn(&(dyn Any + Send + Sync)) -> Option<Result<Fingerprint>>;
+type EncodeFn = fn(&(dyn Any + Send + Sync)) -> Option<Result<Vec<u8>>>;
+type DecodeFn = fn(&[u8]) -> Result<Artifact>;
 
-/// What flowyml can do with one output type.
+/// What flowyml can do with one artifact type.
 #[derive(Clone, Copy)]
 pub struct Codec {
     hash: Option<HashFn>,
     encode: Option<EncodeFn>,
     decode: Option<DecodeFn>,
+}
+
+/// An artifact's content fingerprint, with its encoding when the type can
+/// be stored (so that storing it does not encode it twice).
+#[derive(Debug)]
+pub struct Fingerprinted {
+    /// The content fingerprint: equal values, equal fingerprints.
+    pub fingerprint: Fingerprint,
+    /// The encoding, for types that can be stored on disk.
+    pub encoded: Option<Vec<u8>>,
 }
 
 impl Codec {
@@ -61,18 +74,77 @@ impl Codec {
         }
     }
 
-    /// The content hash of `value`, if its type has one.
-    pub fn content_hash(&self, value: &(dyn Any + Send + Sync)) -> Option<[u8; 32]> {
-        self.hash.and_then(|h| h(value))
+    /// The codec of a type that brings its own [`ArtifactCodec`].
+    pub fn of_artifact<T: ArtifactCodec>() -> Self {
+        Codec {
+            hash: None,
+            encode: Some(|v| v.downcast_ref::<T>().map(T::encode)),
+            decode: Some(|b| T::decode(b).map(|v| Arc::new(v) as Artifact)),
+        }
     }
 
-    /// `value` encoded for the disk cache, if its type can be stored.
-    pub fn encode(&self, value: &(dyn Any + Send + Sync)) -> Option<Result<Vec<u8>, String>> {
-        self.encode.and_then(|e| e(value))
+    /// The codec of a serde type, stored with [`incremental::codec`](crate::incremental::codec).
+    pub fn of_serde<T>() -> Self
+    where
+        T: serde::Serialize + serde::de::DeserializeOwned + Any + Send + Sync,
+    {
+        Codec {
+            decode: Some(|b| {
+                crate::incremental::codec::decode::<T>(b).map(|v| Arc::new(v) as Artifact)
+            }),
+            ..Self::of_serialize::<T>()
+        }
     }
 
-    /// Decodes bytes written by [`encode`](Self::encode).
-    pub fn decode(&self, bytes: &[u8]) -> Option<Result<Artifact, String>> {
+    /// The codec of a type that serialises but does not deserialise: it is
+    /// hashed through its encoding, and not stored.
+    pub fn of_serialize<T: serde::Serialize + Any + Send + Sync>() -> Self {
+        Codec {
+            hash: None,
+            encode: Some(|v| v.downcast_ref::<T>().map(crate::incremental::codec::encode)),
+            decode: None,
+        }
+    }
+
+    /// The codec of a `Hash` type: a content hash, kept in memory.
+    pub fn of_hash<T: std::hash::Hash + Any + Send + Sync>() -> Self {
+        Codec {
+            hash: Some(|v| {
+                v.downcast_ref::<T>().map(|v| {
+                    let mut h = Blake3Hasher(blake3::Hasher::new());
+                    v.hash(&mut h);
+                    Ok(Fingerprint::from_bytes(*h.0.finalize().as_bytes()))
+                })
+            }),
+            encode: None,
+            decode: None,
+        }
+    }
+
+    /// The content fingerprint of `value` (and its encoding if the type is
+    /// stored), or `None` for an opaque type or a value of another type.
+    ///
+    /// # Errors
+    /// If encoding the value fails.
+    pub fn fingerprint(&self, value: &(dyn Any + Send + Sync)) -> Option<Result<Fingerprinted>> {
+        if let Some(encode) = self.encode {
+            return encode(value).map(|bytes| {
+                bytes.map(|bytes| Fingerprinted {
+                    fingerprint: Fingerprint::of_bytes(&bytes),
+                    encoded: self.decode.is_some().then_some(bytes),
+                })
+            });
+        }
+        self.hash.and_then(|h| h(value)).map(|fp| {
+            fp.map(|fingerprint| Fingerprinted {
+                fingerprint,
+                encoded: None,
+            })
+        })
+    }
+
+    /// Decodes bytes written for this type.
+    pub fn decode(&self, bytes: &[u8]) -> Option<Result<Artifact>> {
         self.decode.map(|d| d(bytes))
     }
 
@@ -81,9 +153,9 @@ impl Codec {
         self.encode.is_some() && self.decode.is_some()
     }
 
-    /// Whether the type has a content hash (and so early cutoff).
+    /// Whether the type has a content fingerprint (and so early cutoff).
     pub fn is_hashable(&self) -> bool {
-        self.hash.is_some()
+        self.hash.is_some() || self.encode.is_some()
     }
 }
 
@@ -116,10 +188,9 @@ impl std::hash::Hasher for Blake3Hasher {
 /// picks the most capable codec `T` supports.
 #[doc(hidden)]
 pub mod probe {
-    use super::{Artifact, ArtifactCodec, Blake3Hasher, Codec};
+    use super::{ArtifactCodec, Codec};
     use std::any::Any;
     use std::marker::PhantomData;
-    use std::sync::Arc;
 
     /// The type being probed.
     pub struct Probe<T>(PhantomData<fn() -> T>);
@@ -137,10 +208,6 @@ pub mod probe {
         }
     }
 
-    fn downcast<T: Any>(v: &(dyn Any + Send + Sync)) -> Option<&T> {
-        v.downcast_ref::<T>()
-    }
-
     /// Types with their own [`ArtifactCodec`].
     pub trait ViaArtifactCodec {
         /// The codec.
@@ -148,15 +215,11 @@ pub mod probe {
     }
     impl<T: ArtifactCodec> ViaArtifactCodec for &&&Probe<T> {
         fn __flowyml_codec(&self) -> Codec {
-            Codec {
-                hash: Some(|v| downcast::<T>(v).map(T::content_hash)),
-                encode: Some(|v| downcast::<T>(v).map(T::encode)),
-                decode: Some(|b| T::decode(b).map(|v| Arc::new(v) as Artifact)),
-            }
+            Codec::of_artifact::<T>()
         }
     }
 
-    /// Serde types: hashed and stored with postcard.
+    /// Serde types: hashed and stored.
     pub trait ViaSerde {
         /// The codec.
         fn __flowyml_codec(&self) -> Codec;
@@ -166,21 +229,7 @@ pub mod probe {
         T: serde::Serialize + serde::de::DeserializeOwned + Any + Send + Sync,
     {
         fn __flowyml_codec(&self) -> Codec {
-            Codec {
-                hash: Some(|v| {
-                    downcast::<T>(v)
-                        .and_then(|v| postcard::to_stdvec(v).ok())
-                        .map(|bytes| *blake3::hash(&bytes).as_bytes())
-                }),
-                encode: Some(|v| {
-                    downcast::<T>(v).map(|v| postcard::to_stdvec(v).map_err(|e| e.to_string()))
-                }),
-                decode: Some(|b| {
-                    postcard::from_bytes::<T>(b)
-                        .map(|v| Arc::new(v) as Artifact)
-                        .map_err(|e| e.to_string())
-                }),
-            }
+            Codec::of_serde::<T>()
         }
     }
 
@@ -189,19 +238,9 @@ pub mod probe {
         /// The codec.
         fn __flowyml_codec(&self) -> Codec;
     }
-    impl<T: std::hash::Hash + Any> ViaHash for &Probe<T> {
+    impl<T: std::hash::Hash + Any + Send + Sync> ViaHash for &Probe<T> {
         fn __flowyml_codec(&self) -> Codec {
-            Codec {
-                hash: Some(|v| {
-                    downcast::<T>(v).map(|v| {
-                        let mut h = Blake3Hasher(blake3::Hasher::new());
-                        v.hash(&mut h);
-                        *h.0.finalize().as_bytes()
-                    })
-                }),
-                encode: None,
-                decode: None,
-            }
+            Codec::of_hash::<T>()
         }
     }
 

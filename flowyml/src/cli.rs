@@ -6,8 +6,15 @@
 //! ```text
 //! list                                   pipelines and their steps
 //! run <pipeline> [--workers N] [--json] [--trace FILE] [--keep-going]
+//!                [--cache-dir DIR | --no-cache] [--invalidate STEP]...
 //! graph <pipeline> [--format dot|mermaid]
+//! cache stats|clear [--cache-dir DIR]     the persistent cache
+//! runs [--cache-dir DIR]                  the history of runs
 //! ```
+//!
+//! Runs are incremental across processes: the cache lives in `.flowyml`
+//! in the current directory unless `--cache-dir` or `FLOWYML_CACHE_DIR`
+//! says otherwise, and `--no-cache` turns it off.
 
 use std::ffi::OsString;
 use std::io::Write;
@@ -18,6 +25,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 
 use crate::error::{Error, Result};
 use crate::executor::ParallelExecutor;
+use crate::incremental::ArtifactStore;
 use crate::registry;
 
 #[derive(Parser, Debug)]
@@ -50,6 +58,14 @@ enum Command {
         /// Keep running independent steps after a failure.
         #[arg(long)]
         keep_going: bool,
+        #[command(flatten)]
+        cache: CacheArgs,
+        /// Do not use the persistent cache: run every step.
+        #[arg(long)]
+        no_cache: bool,
+        /// Rerun this step (and, if its outputs change, what depends on it).
+        #[arg(long, value_name = "STEP")]
+        invalidate: Vec<String>,
     },
     /// Print a pipeline's DAG.
     Graph {
@@ -59,6 +75,39 @@ enum Command {
         #[arg(long, value_enum, default_value_t = GraphFormat::Mermaid)]
         format: GraphFormat,
     },
+    /// Inspect or clear the persistent cache.
+    Cache {
+        #[command(subcommand)]
+        command: CacheCommand,
+        #[command(flatten)]
+        cache: CacheArgs,
+    },
+    /// The history of runs: when, how long, how many steps were cached.
+    Runs {
+        #[command(flatten)]
+        cache: CacheArgs,
+    },
+}
+
+#[derive(clap::Args, Debug)]
+struct CacheArgs {
+    /// The persistent cache's directory.
+    #[arg(
+        long,
+        value_name = "DIR",
+        env = "FLOWYML_CACHE_DIR",
+        default_value = ".flowyml",
+        global = true
+    )]
+    cache_dir: PathBuf,
+}
+
+#[derive(Subcommand, Debug)]
+enum CacheCommand {
+    /// Entries, artifacts, bytes, hits and misses.
+    Stats,
+    /// Remove every entry and artifact (the run history stays).
+    Clear,
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug)]
@@ -132,9 +181,18 @@ fn execute(cli: Cli, out: &mut dyn Write) -> Result<()> {
             json,
             trace,
             keep_going,
+            cache,
+            no_cache,
+            invalidate,
         } => {
             let mut pipeline = registry::pipeline(&pipeline)?;
             pipeline.keep_going(keep_going);
+            if !no_cache {
+                pipeline.cache_dir(&cache.cache_dir)?;
+            }
+            for step in &invalidate {
+                pipeline.invalidate(step)?;
+            }
             let executor = match workers {
                 Some(n) => ParallelExecutor::new(n)?,
                 None => ParallelExecutor::with_available_parallelism()?,
@@ -176,6 +234,56 @@ fn execute(cli: Cli, out: &mut dyn Write) -> Result<()> {
                 GraphFormat::Mermaid => pipeline.to_mermaid(),
             };
             write!(out, "{text}").map_err(io)?;
+        }
+        Command::Cache { command, cache } => {
+            let store = ArtifactStore::open(&cache.cache_dir)?;
+            match command {
+                CacheCommand::Stats => {
+                    let s = store.stats()?;
+                    writeln!(
+                        out,
+                        "cache {}: {} entries, {} artifacts, {} bytes, {} hits, {} misses, {} evictions, {} runs",
+                        cache.cache_dir.display(),
+                        s.entries,
+                        s.artifacts,
+                        s.bytes,
+                        s.hits,
+                        s.misses,
+                        s.evictions,
+                        s.runs
+                    )
+                    .map_err(io)?;
+                }
+                CacheCommand::Clear => {
+                    store.clear()?;
+                    writeln!(out, "cleared {}", cache.cache_dir.display()).map_err(io)?;
+                }
+            }
+        }
+        Command::Runs { cache } => {
+            let store = ArtifactStore::open(&cache.cache_dir)?;
+            writeln!(
+                out,
+                "{:>5}  {:<20}  {:<9}  {:>12}  {:>5}  {:>6}",
+                "run", "pipeline", "status", "duration", "steps", "cached"
+            )
+            .map_err(io)?;
+            for r in store.runs()? {
+                let duration = r
+                    .duration
+                    .map_or_else(|| "-".to_owned(), |d| format!("{d:.2?}"));
+                writeln!(
+                    out,
+                    "{:>5}  {:<20}  {:<9}  {:>12}  {:>5}  {:>6}",
+                    r.id.0,
+                    r.pipeline,
+                    format!("{:?}", r.status).to_lowercase(),
+                    duration,
+                    r.steps,
+                    r.cached
+                )
+                .map_err(io)?;
+            }
         }
     }
     Ok(())

@@ -85,6 +85,17 @@ pub enum Error {
         found: String,
     },
 
+    /// The pipeline has no step of this name.
+    #[error("pipeline `{pipeline}` has no step named `{step}`{hint}")]
+    UnknownStep {
+        /// The pipeline's name.
+        pipeline: String,
+        /// The name asked for.
+        step: String,
+        /// A suggestion, if a name is close.
+        hint: String,
+    },
+
     /// No registered pipeline has this name.
     #[error("no pipeline named `{name}`{hint}")]
     UnknownPipeline {

@@ -61,5 +61,10 @@ pub mod __private {
     pub use crate::step::{ArtifactSpec, Step, StepContext, StepError, StepSpec};
     pub use inventory;
     pub use std::borrow::Cow;
+
+    /// The `TypeId` of a function's item type.
+    pub fn type_id_of<F: 'static>(_: &F) -> std::any::TypeId {
+        std::any::TypeId::of::<F>()
+    }
     pub use std::sync::OnceLock;
 }

@@ -104,7 +104,106 @@ pub trait Step: Send + Sync + 'static {
             .map(|_| Codec::opaque())
             .collect()
     }
+
+    /// Why this step cannot be part of a pipeline, if it cannot;
+    /// validation reports it.
+    fn problem(&self) -> Option<String> {
+        None
+    }
 }
+
+/// What [`Pipeline::add_step`](crate::Pipeline::add_step) accepts: a
+/// `#[step]` function, or any [`Step`] value (such as a [`FnStep`]). The
+/// marker type only tells the two apart; it is inferred.
+pub trait IntoStep<Marker> {
+    /// The step.
+    fn into_step(self) -> Arc<dyn Step>;
+}
+
+/// Marks a [`Step`] value for [`IntoStep`].
+#[derive(Debug)]
+pub enum StepValue {}
+
+/// Marks a function for [`IntoStep`], by its signature.
+#[derive(Debug)]
+pub struct StepFunction<Signature>(std::marker::PhantomData<Signature>);
+
+impl<S: Step> IntoStep<StepValue> for S {
+    fn into_step(self) -> Arc<dyn Step> {
+        Arc::new(self)
+    }
+}
+
+/// A registered step, shared.
+struct Registered(&'static dyn Step);
+
+impl Step for Registered {
+    fn spec(&self) -> &StepSpec {
+        self.0.spec()
+    }
+    fn run(&self, ctx: &mut StepContext<'_>) -> Result<(), StepError> {
+        self.0.run(ctx)
+    }
+    fn codecs(&self) -> Vec<Codec> {
+        self.0.codecs()
+    }
+}
+
+/// A function given to `add_step` without `#[step]`: validation reports it.
+struct NotAStep {
+    spec: StepSpec,
+}
+
+impl Step for NotAStep {
+    fn spec(&self) -> &StepSpec {
+        &self.spec
+    }
+    fn run(&self, _: &mut StepContext<'_>) -> Result<(), StepError> {
+        Err(StepError(self.problem().unwrap_or_default()))
+    }
+    fn problem(&self) -> Option<String> {
+        Some(format!(
+            "`{}` is not a step: annotate the function with `#[step(outputs = [..])]`",
+            self.spec.name
+        ))
+    }
+}
+
+fn function_step<F: 'static>() -> Arc<dyn Step> {
+    match crate::registry::step_of::<F>() {
+        Some(step) => Arc::new(Registered(step)),
+        None => Arc::new(NotAStep {
+            spec: FnStep::new(std::any::type_name::<F>()).spec,
+        }),
+    }
+}
+
+macro_rules! function_steps {
+    ($($arg:ident),*) => {
+        impl<F, R, $($arg),*> IntoStep<StepFunction<fn($($arg),*) -> R>> for F
+        where
+            F: Fn($($arg),*) -> R + 'static,
+        {
+            fn into_step(self) -> Arc<dyn Step> {
+                function_step::<F>()
+            }
+        }
+    };
+}
+
+function_steps!();
+function_steps!(A1);
+function_steps!(A1, A2);
+function_steps!(A1, A2, A3);
+function_steps!(A1, A2, A3, A4);
+function_steps!(A1, A2, A3, A4, A5);
+function_steps!(A1, A2, A3, A4, A5, A6);
+function_steps!(A1, A2, A3, A4, A5, A6, A7);
+function_steps!(A1, A2, A3, A4, A5, A6, A7, A8);
+function_steps!(A1, A2, A3, A4, A5, A6, A7, A8, A9);
+function_steps!(A1, A2, A3, A4, A5, A6, A7, A8, A9, A10);
+function_steps!(A1, A2, A3, A4, A5, A6, A7, A8, A9, A10, A11);
+function_steps!(A1, A2, A3, A4, A5, A6, A7, A8, A9, A10, A11, A12);
 
 /// Typed per-run resources shared by steps (such as an opened GPU).
 #[derive(Default)]

@@ -1,11 +1,18 @@
-//! A checked step into code: the renamed function, a unit struct of the
-//! same name that derefs to it (so `clean(&raw)` still compiles) and
-//! implements `Step`, a static `StepSpec` registered through `inventory`.
+//! A checked step into code: the user's function, unchanged (so
+//! `clean(&raw)` compiles and a binding named `clean` elsewhere is still a
+//! binding), plus a hidden unit struct implementing `Step` by calling it,
+//! and a static `StepSpec`, registered through `inventory` together with
+//! the function item's `TypeId`. `add_step(clean)` finds the step by that
+//! `TypeId`.
+//!
+//! (A unit struct *named like the function* would also make
+//! `add_step(clean)` work, but a unit struct lives in the value namespace:
+//! every `let clean = ..` or parameter `clean` in the module would then be
+//! read as a pattern for it, a trap we fell into ourselves.)
 
 use proc_macro2::TokenStream;
 use quote::{ToTokens, format_ident, quote, quote_spanned};
 use syn::spanned::Spanned;
-use syn::{FnArg, ReturnType};
 
 use super::model::StepModel;
 
@@ -46,28 +53,6 @@ fn artifact_specs<'a>(items: impl Iterator<Item = (&'a str, &'a syn::Type)>) -> 
 pub fn expand(model: &StepModel) -> TokenStream {
     let func = &model.func;
     let ident = &func.sig.ident;
-    let vis = &func.vis;
-    let body_ident = format_ident!("__flowyml_step_{}", ident);
-    let (docs, attrs): (Vec<_>, Vec<_>) = func.attrs.iter().partition(|a| a.path().is_ident("doc"));
-
-    let mut body_fn = func.clone();
-    body_fn.sig.ident = body_ident.clone();
-    body_fn.attrs = attrs.iter().map(|a| (*a).clone()).collect();
-    body_fn.vis = syn::Visibility::Inherited;
-
-    let param_tys: Vec<TokenStream> = func
-        .sig
-        .inputs
-        .iter()
-        .map(|a| match a {
-            FnArg::Typed(t) => t.ty.to_token_stream(),
-            FnArg::Receiver(r) => r.to_token_stream(),
-        })
-        .collect();
-    let ret = match &func.sig.output {
-        ReturnType::Default => quote!(()),
-        ReturnType::Type(_, ty) => ty.to_token_stream(),
-    };
 
     let name = &model.name;
     let inputs = artifact_specs(model.inputs.iter().map(|i| (i.name.as_str(), &i.ty)));
@@ -120,14 +105,7 @@ pub fn expand(model: &StepModel) -> TokenStream {
     });
 
     quote! {
-        #[doc(hidden)]
-        #[allow(non_snake_case, clippy::ptr_arg, clippy::too_many_arguments)]
-        #body_fn
-
-        #(#docs)*
-        #[allow(non_camel_case_types)]
-        #[derive(Clone, Copy, Debug, Default)]
-        #vis struct #ident;
+        #func
 
         const _: () = {
             static SPEC: ::flowyml::__private::StepSpec = ::flowyml::__private::StepSpec {
@@ -140,19 +118,10 @@ pub fn expand(model: &StepModel) -> TokenStream {
                 gpu: #gpu,
                 watch: ::flowyml::__private::Cow::Borrowed(&[#(#watch),*]),
             };
-            ::flowyml::__private::inventory::submit! {
-                ::flowyml::__private::RegisteredStep(&SPEC)
-            }
 
-            impl ::core::ops::Deref for #ident {
-                type Target = fn(#(#param_tys),*) -> #ret;
-                fn deref(&self) -> &Self::Target {
-                    const BODY: fn(#(#param_tys),*) -> #ret = #body_ident;
-                    &BODY
-                }
-            }
+            struct __FlowymlStep;
 
-            impl ::flowyml::__private::Step for #ident {
+            impl ::flowyml::__private::Step for __FlowymlStep {
                 fn spec(&self) -> &::flowyml::__private::StepSpec {
                     &SPEC
                 }
@@ -161,7 +130,7 @@ pub fn expand(model: &StepModel) -> TokenStream {
                     &self,
                     __ctx: &mut ::flowyml::__private::StepContext<'_>,
                 ) -> ::core::result::Result<(), ::flowyml::__private::StepError> {
-                    let __out = #body_ident(#(#args),*);
+                    let __out = #ident(#(#args),*);
                     #unwrap
                     #store
                     ::core::result::Result::Ok(())
@@ -171,6 +140,14 @@ pub fn expand(model: &StepModel) -> TokenStream {
                     #[allow(unused_imports)]
                     use ::flowyml::__private::probe::{ViaArtifactCodec as _, ViaHash as _, ViaOpaque as _, ViaSerde as _};
                     ::std::vec![#(#codecs),*]
+                }
+            }
+
+            ::flowyml::__private::inventory::submit! {
+                ::flowyml::__private::RegisteredStep {
+                    spec: &SPEC,
+                    step: &__FlowymlStep,
+                    function: || ::flowyml::__private::type_id_of(&#ident),
                 }
             }
         };

@@ -6,6 +6,7 @@
 //! module of steps after checking it at compile time.
 
 mod graph;
+mod incremental;
 mod plan;
 pub mod result;
 mod scheduler;
@@ -14,10 +15,15 @@ use std::any::{Any, TypeId};
 use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
-use crate::artifact::Artifact;
+use std::path::Path;
+use std::sync::Mutex;
+
+use crate::artifact::{Artifact, ArtifactCodec, Codec};
 use crate::error::{Error, Result};
 use crate::executor::ParallelExecutor;
-use crate::step::{Resources, Step, StepContext};
+use crate::incremental::{ArtifactStore, Fingerprint, RunStatus, StoreOptions};
+use crate::step::{IntoStep, Resources, Step, StepContext};
+use incremental::{CachedStep, StepCache};
 
 pub use result::{PipelineResult, RerunReason, StepRecord, StepStatus};
 use scheduler::Outcome;
@@ -28,6 +34,20 @@ pub(crate) struct RuntimeInput {
     pub value: Artifact,
     pub type_id: TypeId,
     pub type_name: &'static str,
+    /// How to fingerprint the value, for cache keys.
+    pub codec: Codec,
+    /// The fingerprint of an opaque input: new for each `input_opaque`.
+    pub fixed: Option<Fingerprint>,
+}
+
+impl RuntimeInput {
+    fn fingerprint(&self) -> Result<Fingerprint> {
+        match (self.fixed, self.codec.fingerprint(&*self.value)) {
+            (Some(fp), _) => Ok(fp),
+            (None, Some(f)) => f.map(|f| f.fingerprint),
+            (None, None) => unreachable!("inputs without a content hash have a fixed fingerprint"),
+        }
+    }
 }
 
 /// A named set of steps.
@@ -44,7 +64,7 @@ pub(crate) struct RuntimeInput {
 /// // These steps can run in parallel (no dependencies).
 /// let mut pipeline = Pipeline::new("parallel_processing");
 /// pipeline
-///     .input("data", vec![1, 2, 3, 4])
+///     .input("data", vec![1_u32, 2, 3, 4])
 ///     .add_step(process_chunk1)
 ///     .add_step(process_chunk2);
 ///
@@ -58,8 +78,11 @@ pub(crate) struct RuntimeInput {
 pub struct Pipeline {
     name: String,
     steps: Vec<Arc<dyn Step>>,
+    /// Each step's output codecs, found once when it is added.
+    codecs: Vec<Vec<Codec>>,
     inputs: Vec<RuntimeInput>,
     keep_going: bool,
+    cache: Option<StepCache>,
 }
 
 impl Pipeline {
@@ -68,8 +91,10 @@ impl Pipeline {
         Pipeline {
             name: name.into(),
             steps: Vec::new(),
+            codecs: Vec::new(),
             inputs: Vec::new(),
             keep_going: false,
+            cache: None,
         }
     }
 
@@ -78,29 +103,139 @@ impl Pipeline {
         &self.name
     }
 
-    /// Adds a step; steps may be added in any order.
-    pub fn add_step(&mut self, step: impl Step) -> &mut Self {
-        self.steps.push(Arc::new(step));
-        self
+    /// Adds a step: a `#[step]` function, or any [`Step`] value. Steps may
+    /// be added in any order.
+    pub fn add_step<M>(&mut self, step: impl IntoStep<M>) -> &mut Self {
+        self.add_shared_step(step.into_step())
     }
 
     /// Adds a shared step (e.g. one kept in a registry).
     pub fn add_shared_step(&mut self, step: Arc<dyn Step>) -> &mut Self {
+        self.codecs.push(step.codecs());
         self.steps.push(step);
         self
     }
 
     /// Provides artifact `name` at run time; setting it again replaces it.
-    pub fn input<T: Any + Send + Sync>(&mut self, name: impl Into<String>, value: T) -> &mut Self {
-        let name = name.into();
+    /// Its content fingerprint (for incremental runs) is the hash of its
+    /// serialisation; see [`input_opaque`](Self::input_opaque) for types
+    /// that do not serialise.
+    pub fn input<T: serde::Serialize + Any + Send + Sync>(
+        &mut self,
+        name: impl Into<String>,
+        value: T,
+    ) -> &mut Self {
+        self.add_input(name.into(), value, Codec::of_serialize::<T>(), None)
+    }
+
+    /// Provides an artifact that brings its own [`ArtifactCodec`] (such as
+    /// a polars `DataFrame`).
+    pub fn input_artifact<T: ArtifactCodec>(
+        &mut self,
+        name: impl Into<String>,
+        value: T,
+    ) -> &mut Self {
+        self.add_input(name.into(), value, Codec::of_artifact::<T>(), None)
+    }
+
+    /// Provides an artifact with no content hash. Each call counts as a new
+    /// value: reruns of this pipeline value reuse what depends on it, a new
+    /// process recomputes it.
+    pub fn input_opaque<T: Any + Send + Sync>(
+        &mut self,
+        name: impl Into<String>,
+        value: T,
+    ) -> &mut Self {
+        static CALLS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let call = CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let nonce = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
+        let fp = crate::incremental::KeyBuilder::new("opaque-input")
+            .bytes("process", &std::process::id().to_le_bytes())
+            .bytes("time", &nonce.to_le_bytes())
+            .bytes("call", &call.to_le_bytes())
+            .finish();
+        self.add_input(name.into(), value, Codec::opaque(), Some(fp))
+    }
+
+    fn add_input<T: Any + Send + Sync>(
+        &mut self,
+        name: String,
+        value: T,
+        codec: Codec,
+        fixed: Option<Fingerprint>,
+    ) -> &mut Self {
         self.inputs.retain(|i| i.name != name);
         self.inputs.push(RuntimeInput {
             name,
             value: Arc::new(value),
             type_id: TypeId::of::<T>(),
             type_name: std::any::type_name::<T>(),
+            codec,
+            fixed,
         });
         self
+    }
+
+    /// Makes reruns incremental, in memory: a step reruns only when its
+    /// cache key (code, options, inputs, watched files) changed.
+    pub fn incremental(&mut self) -> &mut Self {
+        if self.cache.is_none() {
+            self.cache = Some(StepCache::in_memory());
+        }
+        self
+    }
+
+    /// Makes runs incremental across processes, with the persistent cache
+    /// in `dir` (created if needed; `.flowyml` by convention).
+    ///
+    /// # Errors
+    /// If the store cannot be opened.
+    pub fn cache_dir(&mut self, dir: impl AsRef<Path>) -> Result<&mut Self> {
+        self.cache_dir_with(dir, StoreOptions::default())
+    }
+
+    /// Like [`cache_dir`](Self::cache_dir), with a size bound or other
+    /// options.
+    ///
+    /// # Errors
+    /// If the store cannot be opened.
+    pub fn cache_dir_with(
+        &mut self,
+        dir: impl AsRef<Path>,
+        options: StoreOptions,
+    ) -> Result<&mut Self> {
+        self.cache = Some(StepCache::on_disk(ArtifactStore::open_with(dir, options)?));
+        Ok(self)
+    }
+
+    /// The persistent cache, if the pipeline has one.
+    pub fn store(&self) -> Option<&ArtifactStore> {
+        self.cache.as_ref().and_then(StepCache::store)
+    }
+
+    /// Forces `step` to rerun on the next run (e.g. after its data source
+    /// changed in a way it does not watch). Makes the pipeline incremental.
+    ///
+    /// # Errors
+    /// [`Error::UnknownStep`] if no step has that name.
+    pub fn invalidate(&mut self, step: &str) -> Result<&mut Self> {
+        if !self.steps.iter().any(|s| s.spec().name == step) {
+            return Err(Error::UnknownStep {
+                pipeline: self.name.clone(),
+                step: step.to_owned(),
+                hint: crate::suggest::did_you_mean(
+                    step,
+                    self.steps.iter().map(|s| s.spec().name.as_ref()),
+                ),
+            });
+        }
+        self.incremental();
+        if let Some(cache) = &self.cache {
+            cache.invalidate(step);
+        }
+        Ok(self)
     }
 
     /// Keep running independent steps after a step fails (by default the
@@ -156,36 +291,86 @@ impl Pipeline {
             }
         }
         let resources = Resources::default();
+        let fingerprints: Vec<OnceLock<Fingerprint>> = match &self.cache {
+            Some(_) => plan.slots.iter().map(|_| OnceLock::new()).collect(),
+            None => Vec::new(),
+        };
+        if self.cache.is_some() {
+            for (slot, info) in plan.slots.iter().enumerate() {
+                if let plan::Producer::Input(i) = info.producer {
+                    let _ = fingerprints[slot].set(self.inputs[i].fingerprint()?);
+                }
+            }
+        }
+        let history = Mutex::new(Vec::new());
+        let run_id = match self.store() {
+            Some(store) => Some(store.begin_run(&self.name)?),
+            None => None,
+        };
         let exec = |i: usize| {
             let planned = &plan.steps[i];
             let step = &self.steps[i];
             let spec = step.spec();
             let _span =
                 tracing::debug_span!("step", pipeline = %self.name, step = %spec.name).entered();
-            let mut ctx = StepContext {
-                spec,
-                slots: &slots,
-                inputs: &planned.inputs,
-                outputs: &planned.outputs,
-                resources: &resources,
+            let run = || {
+                let mut ctx = StepContext {
+                    spec,
+                    slots: &slots,
+                    inputs: &planned.inputs,
+                    outputs: &planned.outputs,
+                    resources: &resources,
+                };
+                match step.run(&mut ctx) {
+                    Ok(()) => match planned
+                        .outputs
+                        .iter()
+                        .position(|&s| slots[s].get().is_none())
+                    {
+                        None => Outcome::Ran {
+                            reason: None,
+                            notes: Vec::new(),
+                        },
+                        Some(j) => Outcome::Failed(format!(
+                            "did not produce its output `{}`",
+                            spec.outputs[j].name
+                        )),
+                    },
+                    Err(e) => Outcome::Failed(e.0),
+                }
             };
-            match step.run(&mut ctx) {
-                Ok(()) => match planned
-                    .outputs
-                    .iter()
-                    .position(|&s| slots[s].get().is_none())
-                {
-                    None => Outcome::Ran(None),
-                    Some(j) => Outcome::Failed(format!(
-                        "did not produce its output `{}`",
-                        spec.outputs[j].name
-                    )),
-                },
-                Err(e) => Outcome::Failed(e.0),
+            match &self.cache {
+                None => run(),
+                Some(cache) => {
+                    let cached = CachedStep {
+                        spec,
+                        codecs: &self.codecs[i],
+                        inputs: &planned.inputs,
+                        outputs: &planned.outputs,
+                        slots: &slots,
+                        fingerprints: &fingerprints,
+                    };
+                    cache.execute(&cached, &history, run)
+                }
             }
         };
         let timings = scheduler::run(executor.pool(), &plan, self.keep_going, &exec);
-        self.finish(&plan, slots, timings, started, executor.max_workers())
+        let result = self.finish(&plan, slots, timings, started, executor.max_workers());
+        if let (Some(store), Some(run)) = (self.store(), run_id) {
+            let status = if result.is_ok() {
+                RunStatus::Succeeded
+            } else {
+                RunStatus::Failed
+            };
+            store.record(
+                run,
+                &history
+                    .into_inner()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner),
+            )?;
+            store.finish_run(run, status)?;
+        }
+        result
     }
 
     fn finish(
@@ -211,7 +396,7 @@ impl Pipeline {
                         start: t.start,
                         duration: t.duration,
                         worker: t.worker,
-                        notes: Vec::new(),
+                        notes: t.notes,
                     },
                     None => StepRecord {
                         name,

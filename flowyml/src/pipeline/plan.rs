@@ -67,6 +67,7 @@ impl Plan {
         let mut slot_of: HashMap<&str, usize> = HashMap::new();
         let mut type_of: Vec<TypeId> = Vec::new();
 
+        problems.extend(steps.iter().filter_map(|s| s.problem()));
         let mut step_names: HashMap<&str, usize> = HashMap::new();
         for (i, step) in steps.iter().enumerate() {
             if step_names.insert(&step.spec().name, i).is_some() {

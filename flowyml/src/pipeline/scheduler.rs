@@ -34,8 +34,12 @@ use crate::error::panic_message;
 
 /// What executing one step (or serving it from a cache) gave.
 pub(crate) enum Outcome {
-    /// The step ran; with the reason it was not served from the cache.
-    Ran(Option<RerunReason>),
+    /// The step ran: why it was not served from the cache (where there is
+    /// one), and notes for its record.
+    Ran {
+        reason: Option<RerunReason>,
+        notes: Vec<String>,
+    },
     /// The outputs came from the cache.
     Cached,
     /// The step returned an error.
@@ -48,6 +52,7 @@ pub(crate) struct Timing {
     pub status: StepStatus,
     pub error: Option<String>,
     pub reason: Option<RerunReason>,
+    pub notes: Vec<String>,
     pub start: Duration,
     pub duration: Duration,
     pub worker: Option<usize>,
@@ -144,16 +149,17 @@ where
             Outcome::Failed(format!("panicked: {}", panic_message(&*payload)))
         });
     let finished = Instant::now();
-    let (status, error, reason) = match outcome {
-        Outcome::Ran(reason) => (StepStatus::Ran, None, reason),
-        Outcome::Cached => (StepStatus::Cached, None, None),
-        Outcome::Failed(message) => (StepStatus::Failed, Some(message), None),
+    let (status, error, reason, notes) = match outcome {
+        Outcome::Ran { reason, notes } => (StepStatus::Ran, None, reason, notes),
+        Outcome::Cached => (StepStatus::Cached, None, None, Vec::new()),
+        Outcome::Failed(message) => (StepStatus::Failed, Some(message), None, Vec::new()),
     };
     let ok = status != StepStatus::Failed;
     let _ = shared.records[step].set(Timing {
         status,
         error,
         reason,
+        notes,
         start: started - shared.origin,
         duration: finished - started,
         worker: rayon::current_thread_index(),

@@ -1,0 +1,313 @@
+//! Incremental runs: a step reruns only when its cache key changed.
+//!
+//! # The cache key
+//! `key = hash(format version ‖ step name ‖ code fingerprint ‖ options ‖
+//! the fingerprint of each input ‖ the fingerprint of each watched file)`.
+//! The code fingerprint is the hash of the step function's tokens, computed
+//! by `#[step]` at compile time, so editing a body invalidates the step. An
+//! input's fingerprint is its content hash where the type has one (see
+//! [`artifact`](crate::artifact)); an opaque artifact's fingerprint is its
+//! producer's key, so a change upstream always reaches downstream: the
+//! reference's stale hit (a key that ignores the inputs) cannot happen.
+//!
+//! # Early cutoff
+//! Because keys are built from *content* fingerprints, a step that reruns
+//! and produces the same outputs leaves its dependents' keys unchanged, and
+//! they hit.
+//!
+//! # Where entries live
+//! In memory, the latest entry of each step (so a rerun in the same process
+//! loads nothing). On disk, with [`Pipeline::cache_dir`](super::Pipeline::cache_dir),
+//! the [`ArtifactStore`]: outputs of types that can be stored, by content,
+//! verified when read (a corrupt entry is recomputed, never served), plus
+//! the run history. A step with an output that cannot be stored stays in
+//! memory only, and its record says so.
+
+use std::collections::{HashMap, HashSet};
+use std::path::Path;
+use std::sync::{Mutex, OnceLock, PoisonError};
+use std::time::{Duration, Instant};
+
+use crate::artifact::{Artifact, Codec};
+use crate::error::Result;
+use crate::incremental::{ArtifactStore, FileFingerprints, Fingerprint, KeyBuilder, StepExecution};
+use crate::step::StepSpec;
+
+use super::result::RerunReason;
+use super::scheduler::Outcome;
+
+struct MemoryEntry {
+    key: Fingerprint,
+    code: Fingerprint,
+    outputs: Vec<(Artifact, Fingerprint)>,
+}
+
+/// A pipeline's cache: memory, and optionally a store on disk.
+pub(crate) struct StepCache {
+    memory: Mutex<HashMap<String, MemoryEntry>>,
+    invalidated: Mutex<HashSet<String>>,
+    store: Option<ArtifactStore>,
+    files: FileFingerprints,
+}
+
+/// One step's view of a cached run.
+pub(crate) struct CachedStep<'a> {
+    pub spec: &'a StepSpec,
+    pub codecs: &'a [Codec],
+    pub inputs: &'a [usize],
+    pub outputs: &'a [usize],
+    pub slots: &'a [OnceLock<Artifact>],
+    pub fingerprints: &'a [OnceLock<Fingerprint>],
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl StepCache {
+    pub fn in_memory() -> Self {
+        StepCache {
+            memory: Mutex::default(),
+            invalidated: Mutex::default(),
+            store: None,
+            files: FileFingerprints::new(),
+        }
+    }
+
+    pub fn on_disk(store: ArtifactStore) -> Self {
+        StepCache {
+            store: Some(store),
+            ..Self::in_memory()
+        }
+    }
+
+    pub fn store(&self) -> Option<&ArtifactStore> {
+        self.store.as_ref()
+    }
+
+    pub fn invalidate(&self, step: &str) {
+        lock(&self.invalidated).insert(step.to_owned());
+    }
+
+    fn key(&self, step: &CachedStep<'_>) -> Result<Fingerprint, String> {
+        let spec = step.spec;
+        let mut key = KeyBuilder::new(&spec.name)
+            .code(Fingerprint::from_bytes(spec.code_fingerprint))
+            .option("gpu", &spec.gpu)
+            .map_err(|e| e.to_string())?;
+        for (input, &slot) in spec.inputs.iter().zip(step.inputs) {
+            let fp = step.fingerprints[slot]
+                .get()
+                .ok_or_else(|| format!("input `{}` has no fingerprint", input.name))?;
+            key = key.input(&input.name, *fp);
+        }
+        for path in spec.watch.iter() {
+            let fp = match &self.store {
+                Some(store) => store.file_fingerprint(Path::new(path)),
+                None => self.files.fingerprint(Path::new(path)),
+            }
+            .map_err(|e| format!("watched file `{path}`: {e}"))?;
+            key = key.input(&format!("file:{path}"), fp);
+        }
+        Ok(key.finish())
+    }
+
+    /// Serves `step` from the cache, or runs it with `run` and caches it.
+    pub fn execute(
+        &self,
+        step: &CachedStep<'_>,
+        history: &Mutex<Vec<StepExecution>>,
+        run: impl FnOnce() -> Outcome,
+    ) -> Outcome {
+        let started = Instant::now();
+        let key = match self.key(step) {
+            Ok(key) => key,
+            Err(message) => return Outcome::Failed(message),
+        };
+        let name = step.spec.name.as_ref();
+        let code = Fingerprint::from_bytes(step.spec.code_fingerprint);
+        let invalidated = lock(&self.invalidated).remove(name);
+        let mut reason = if invalidated {
+            RerunReason::Invalidated
+        } else {
+            RerunReason::NoEntry
+        };
+        if !invalidated {
+            let memory = lock(&self.memory);
+            match memory.get(name) {
+                Some(entry) if entry.key == key => {
+                    for ((artifact, fp), &slot) in entry.outputs.iter().zip(step.outputs) {
+                        let _ = step.slots[slot].set(artifact.clone());
+                        let _ = step.fingerprints[slot].set(*fp);
+                    }
+                    drop(memory);
+                    record(history, name, key, Vec::new(), started.elapsed(), true);
+                    return Outcome::Cached;
+                }
+                Some(entry) if entry.code != code => reason = RerunReason::CodeChanged,
+                Some(_) => reason = RerunReason::InputChanged,
+                None => {}
+            }
+            drop(memory);
+            match self.load(step, key) {
+                Ok(Some(hashes)) => {
+                    self.remember(step, key, code);
+                    record(history, name, key, hashes, started.elapsed(), true);
+                    return Outcome::Cached;
+                }
+                Ok(None) => {}
+                Err(()) => reason = RerunReason::CorruptEntry,
+            }
+        }
+
+        let ran = Instant::now();
+        let outcome = run();
+        let duration = ran.elapsed();
+        if !matches!(outcome, Outcome::Ran { .. }) {
+            return outcome;
+        }
+        let (hashes, notes) = self.save(step, key, duration);
+        self.remember(step, key, code);
+        record(history, name, key, hashes, duration, false);
+        Outcome::Ran {
+            reason: Some(reason),
+            notes,
+        }
+    }
+
+    /// The step's outputs from the store: `Ok(None)` on a miss, `Err` when
+    /// the entry exists but an output is gone, corrupt or undecodable.
+    /// Slots are filled only once every output has loaded.
+    fn load(
+        &self,
+        step: &CachedStep<'_>,
+        key: Fingerprint,
+    ) -> Result<Option<Vec<Fingerprint>>, ()> {
+        let Some(store) = &self.store else {
+            return Ok(None);
+        };
+        let entry = match store.lookup(&key) {
+            Ok(Some(entry)) => entry,
+            Ok(None) => return Ok(None),
+            Err(e) => {
+                tracing::warn!(step = %step.spec.name, error = %e, "cache lookup failed; recomputing");
+                return Ok(None);
+            }
+        };
+        if entry.outputs.len() != step.outputs.len() {
+            return Err(());
+        }
+        let mut loaded = Vec::with_capacity(entry.outputs.len());
+        for (hash, codec) in entry.outputs.iter().zip(step.codecs) {
+            match store.get_bytes(hash) {
+                Ok(Some(bytes)) => match codec.decode(&bytes) {
+                    Some(Ok(artifact)) => loaded.push(artifact),
+                    _ => return Err(()),
+                },
+                Ok(None) | Err(_) => return Err(()),
+            }
+        }
+        for ((artifact, hash), &slot) in loaded.into_iter().zip(&entry.outputs).zip(step.outputs) {
+            let _ = step.slots[slot].set(artifact);
+            let _ = step.fingerprints[slot].set(*hash);
+        }
+        Ok(Some(entry.outputs))
+    }
+
+    /// Fingerprints the outputs that just ran and stores them if the store
+    /// can hold every one; returns the stored hashes and notes for the
+    /// record.
+    fn save(
+        &self,
+        step: &CachedStep<'_>,
+        key: Fingerprint,
+        duration: Duration,
+    ) -> (Vec<Fingerprint>, Vec<String>) {
+        let mut notes = Vec::new();
+        let mut encoded = Vec::with_capacity(step.outputs.len());
+        for (j, (&slot, codec)) in step.outputs.iter().zip(step.codecs).enumerate() {
+            let spec = &step.spec.outputs[j];
+            let Some(artifact) = step.slots[slot].get() else {
+                continue;
+            };
+            let (fp, bytes) = match codec.fingerprint(&**artifact) {
+                Some(Ok(f)) => (f.fingerprint, f.encoded),
+                Some(Err(e)) => {
+                    notes.push(format!("output `{}` could not be encoded: {e}", spec.name));
+                    (opaque_fingerprint(key, j), None)
+                }
+                None => (opaque_fingerprint(key, j), None),
+            };
+            if bytes.is_none() && self.store.is_some() {
+                notes.push(format!(
+                    "output `{}` (`{}`) is not serialisable: kept in memory only, recomputed by a new process",
+                    spec.name, spec.type_name
+                ));
+            }
+            let _ = step.fingerprints[slot].set(fp);
+            encoded.push(bytes);
+        }
+        let Some(store) = &self.store else {
+            return (Vec::new(), notes);
+        };
+        if encoded.iter().any(Option::is_none) || encoded.len() != step.outputs.len() {
+            return (Vec::new(), notes);
+        }
+        let staged: Result<Vec<_>> = encoded
+            .iter()
+            .flatten()
+            .map(|b| store.stage_bytes(b))
+            .collect();
+        match staged.and_then(|staged| store.commit_entry(&key, &step.spec.name, staged, duration))
+        {
+            Ok(hashes) => (hashes, notes),
+            Err(e) => {
+                notes.push(format!("not stored on disk: {e}"));
+                (Vec::new(), notes)
+            }
+        }
+    }
+
+    fn remember(&self, step: &CachedStep<'_>, key: Fingerprint, code: Fingerprint) {
+        let outputs = step
+            .outputs
+            .iter()
+            .filter_map(|&slot| {
+                Some((
+                    step.slots[slot].get()?.clone(),
+                    *step.fingerprints[slot].get()?,
+                ))
+            })
+            .collect();
+        lock(&self.memory).insert(
+            step.spec.name.to_string(),
+            MemoryEntry { key, code, outputs },
+        );
+    }
+}
+
+/// An opaque output's fingerprint: its producer's key, so it changes
+/// exactly when the producer's key does.
+fn opaque_fingerprint(key: Fingerprint, output: usize) -> Fingerprint {
+    KeyBuilder::new("opaque-output")
+        .input("producer", key)
+        .bytes("output", &output.to_le_bytes())
+        .finish()
+}
+
+fn record(
+    history: &Mutex<Vec<StepExecution>>,
+    step: &str,
+    key: Fingerprint,
+    outputs: Vec<Fingerprint>,
+    duration: Duration,
+    cached: bool,
+) {
+    lock(history).push(StepExecution {
+        step: step.to_owned(),
+        key,
+        outputs,
+        duration,
+        cached,
+    });
+}

@@ -1,0 +1,391 @@
+//! Incremental pipelines: rerun only what changed, in memory and across
+//! processes, never serve stale or corrupt data.
+
+use std::process::Command;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use flowyml::pipeline::{RerunReason, StepStatus};
+use flowyml::{Pipeline, step};
+
+static LOADS: AtomicUsize = AtomicUsize::new(0);
+static CLEANS: AtomicUsize = AtomicUsize::new(0);
+static TRAINS: AtomicUsize = AtomicUsize::new(0);
+
+#[step(outputs = ["data"])]
+fn load_data(path: &String) -> Result<Vec<f64>, String> {
+    LOADS.fetch_add(1, Ordering::SeqCst);
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{path}: {e}"))?;
+    text.lines()
+        .map(|l| l.trim().parse::<f64>().map_err(|e| format!("{l:?}: {e}")))
+        .collect()
+}
+
+#[step(outputs = ["clean"])]
+fn clean_data(data: &Vec<f64>) -> Vec<f64> {
+    CLEANS.fetch_add(1, Ordering::SeqCst);
+    // Rounding makes small changes of the data invisible downstream.
+    data.iter()
+        .map(|v| v.round())
+        .filter(|v| *v >= 0.0)
+        .collect()
+}
+
+#[step(outputs = ["model"])]
+fn train_model(clean: &Vec<f64>) -> f64 {
+    TRAINS.fetch_add(1, Ordering::SeqCst);
+    clean.iter().sum::<f64>() / clean.len() as f64
+}
+
+fn counts() -> (usize, usize, usize) {
+    (
+        LOADS.load(Ordering::SeqCst),
+        CLEANS.load(Ordering::SeqCst),
+        TRAINS.load(Ordering::SeqCst),
+    )
+}
+
+fn statuses(result: &flowyml::PipelineResult) -> Vec<StepStatus> {
+    result.steps.iter().map(|s| s.status).collect()
+}
+
+/// The spec's load_data → clean_data → train_model, in one test so the
+/// counters are not shared with another test running at the same time.
+#[test]
+fn reruns_only_what_changed_with_early_cutoff() -> flowyml::Result<()> {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let csv = dir.path().join("data.csv");
+    std::fs::write(&csv, "1.0\n2.0\n3.0\n").expect("write");
+    let mut p = Pipeline::new("train");
+    p.add_step(load_data)
+        .add_step(clean_data)
+        .add_step(train_model);
+    p.input("path", csv.display().to_string()).incremental();
+
+    let first = p.run()?;
+    assert_eq!(statuses(&first), vec![StepStatus::Ran; 3]);
+    assert!(
+        first
+            .steps
+            .iter()
+            .all(|s| s.reason == Some(RerunReason::NoEntry))
+    );
+    assert_eq!(counts(), (1, 1, 1));
+
+    let second = p.run()?;
+    assert_eq!(statuses(&second), vec![StepStatus::Cached; 3]);
+    assert_eq!(counts(), (1, 1, 1));
+
+    // The data changed: load_data + dependent steps recompute.
+    std::fs::write(&csv, "1.0\n2.0\n5.0\n").expect("write");
+    p.invalidate("load_data")?;
+    let third = p.run()?;
+    assert_eq!(statuses(&third), vec![StepStatus::Ran; 3]);
+    assert_eq!(
+        third.step("load_data").and_then(|s| s.reason),
+        Some(RerunReason::Invalidated)
+    );
+    assert_eq!(
+        third.step("clean_data").and_then(|s| s.reason),
+        Some(RerunReason::InputChanged)
+    );
+    assert_eq!(
+        *third.get::<f64>("model")?,
+        8.0 / 3.0,
+        "never the stale model"
+    );
+    assert_eq!(counts(), (2, 2, 2));
+
+    // A change that cleaning rounds away: clean_data reruns, produces the
+    // same output, and train_model is cut off.
+    std::fs::write(&csv, "1.1\n2.0\n5.0\n").expect("write");
+    p.invalidate("load_data")?;
+    let fourth = p.run()?;
+    assert_eq!(
+        statuses(&fourth),
+        vec![StepStatus::Ran, StepStatus::Ran, StepStatus::Cached]
+    );
+    assert_eq!(counts(), (3, 3, 2));
+
+    // A new run-time input value is a new fingerprint.
+    let other = dir.path().join("other.csv");
+    std::fs::write(&other, "10.0\n").expect("write");
+    p.input("path", other.display().to_string());
+    let fifth = p.run()?;
+    assert_eq!(statuses(&fifth), vec![StepStatus::Ran; 3]);
+    assert_eq!(*fifth.get::<f64>("model")?, 10.0);
+    assert!(
+        p.invalidate("lod_data")
+            .unwrap_err()
+            .to_string()
+            .ends_with("did you mean `load_data`?")
+    );
+    Ok(())
+}
+
+#[step(outputs = ["a"])]
+fn version_a(x: &u32) -> u32 {
+    x + 1
+}
+
+#[step(outputs = ["b"])]
+fn version_b(x: &u32) -> u32 {
+    x + 2
+}
+
+#[test]
+fn bodies_differing_by_one_token_have_different_code_fingerprints() {
+    let specs = flowyml::registry::steps();
+    let fp = |name: &str| {
+        specs
+            .iter()
+            .find(|s| s.name == name)
+            .map(|s| s.code_fingerprint)
+            .expect("registered")
+    };
+    assert_ne!(fp("version_a"), fp("version_b"));
+    assert_ne!(fp("version_a"), [0; 32]);
+}
+
+static WATCHED_RUNS: AtomicUsize = AtomicUsize::new(0);
+static BESIDE_RUNS: AtomicUsize = AtomicUsize::new(0);
+
+#[step(outputs = ["bytes"], watch = ["target/flowyml-watched-test.txt"])]
+fn read_watched() -> Result<usize, String> {
+    WATCHED_RUNS.fetch_add(1, Ordering::SeqCst);
+    std::fs::read("target/flowyml-watched-test.txt")
+        .map(|b| b.len())
+        .map_err(|e| e.to_string())
+}
+
+#[step(outputs = ["doubled"])]
+fn double_bytes(bytes: &usize) -> usize {
+    bytes * 2
+}
+
+#[step(outputs = ["independent"])]
+fn beside() -> u8 {
+    BESIDE_RUNS.fetch_add(1, Ordering::SeqCst);
+    7
+}
+
+#[test]
+fn a_changed_watched_file_reruns_exactly_its_downstream() -> flowyml::Result<()> {
+    let path = std::path::Path::new("target/flowyml-watched-test.txt");
+    std::fs::write(path, "abc").expect("write");
+    let mut p = Pipeline::new("watch");
+    p.add_step(read_watched)
+        .add_step(double_bytes)
+        .add_step(beside)
+        .incremental();
+    assert_eq!(*p.run()?.get::<usize>("doubled")?, 6);
+    let again = p.run()?;
+    assert_eq!(statuses(&again), vec![StepStatus::Cached; 3]);
+    std::fs::write(path, "abcdef").expect("write");
+    let changed = p.run()?;
+    assert_eq!(
+        statuses(&changed),
+        vec![StepStatus::Ran, StepStatus::Ran, StepStatus::Cached]
+    );
+    assert_eq!(*changed.get::<usize>("doubled")?, 12);
+    assert_eq!(
+        (
+            WATCHED_RUNS.load(Ordering::SeqCst),
+            BESIDE_RUNS.load(Ordering::SeqCst)
+        ),
+        (2, 1)
+    );
+    Ok(())
+}
+
+struct Handle(std::sync::Arc<u8>);
+
+#[step(outputs = ["handle"])]
+fn open_handle() -> Handle {
+    Handle(std::sync::Arc::new(1))
+}
+
+#[step(outputs = ["value"])]
+fn use_handle(handle: &Handle) -> u8 {
+    *handle.0
+}
+
+#[test]
+fn outputs_that_cannot_be_stored_stay_in_memory_and_say_so() -> flowyml::Result<()> {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut p = Pipeline::new("opaque");
+    p.add_step(open_handle)
+        .add_step(use_handle)
+        .cache_dir(dir.path())?;
+    let first = p.run()?;
+    let notes = &first.step("open_handle").expect("ran").notes;
+    assert!(
+        notes
+            .iter()
+            .any(|n| n.contains("output `handle`") && n.contains("kept in memory only")),
+        "{notes:?}"
+    );
+    assert_eq!(
+        statuses(&p.run()?),
+        vec![StepStatus::Cached; 2],
+        "memory still serves it"
+    );
+    // A new pipeline value (as in a new process) recomputes the opaque
+    // step. Its output's fingerprint is its (unchanged) key, so the
+    // stored dependent is still valid and served from disk.
+    let mut fresh = Pipeline::new("opaque");
+    fresh
+        .add_step(open_handle)
+        .add_step(use_handle)
+        .cache_dir(dir.path())?;
+    assert_eq!(
+        statuses(&fresh.run()?),
+        vec![StepStatus::Ran, StepStatus::Cached]
+    );
+    Ok(())
+}
+
+// Cross-process tests: the test binary runs itself as the child process,
+// with FLOWYML_CHILD naming the cache dir.
+
+#[step(outputs = ["squares"])]
+fn squares(n: &u64) -> Vec<u64> {
+    (0..*n).map(|i| i * i).collect()
+}
+
+#[step(outputs = ["total"])]
+fn total(squares: &Vec<u64>) -> u64 {
+    squares.iter().sum()
+}
+
+fn child_pipeline(dir: &str) -> flowyml::Result<Pipeline> {
+    let mut p = Pipeline::new("child");
+    p.add_step(squares)
+        .add_step(total)
+        .input("n", 200_000_u64)
+        .cache_dir(dir)?;
+    Ok(p)
+}
+
+#[test]
+fn child_process() -> flowyml::Result<()> {
+    if let Ok(dir) = std::env::var("FLOWYML_CHILD") {
+        let result = child_pipeline(&dir)?.run()?;
+        assert_eq!(
+            *result.get::<u64>("total")?,
+            (0..200_000u64).map(|i| i * i).sum::<u64>()
+        );
+        println!("FLOWYML-RESULT {}", result.to_json());
+    }
+    Ok(())
+}
+
+fn spawn_child(dir: &std::path::Path) -> std::process::Child {
+    Command::new(std::env::current_exe().expect("test binary"))
+        .args([
+            "--exact",
+            "child_process",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env("FLOWYML_CHILD", dir)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn child")
+}
+
+fn child_statuses(child: std::process::Child) -> Vec<String> {
+    let out = child.wait_with_output().expect("child ran");
+    assert!(
+        out.status.success(),
+        "child failed: {}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let stdout = String::from_utf8(out.stdout).expect("utf-8");
+    // libtest prints the test's name on the same line as its output.
+    let line = stdout
+        .lines()
+        .find_map(|l| l.split_once("FLOWYML-RESULT "))
+        .map(|(_, json)| json)
+        .expect("a result line");
+    let json: serde_json::Value = serde_json::from_str(line).expect("JSON");
+    json["steps"]
+        .as_array()
+        .expect("steps")
+        .iter()
+        .map(|s| s["status"].as_str().unwrap_or("").to_owned())
+        .collect()
+}
+
+#[test]
+fn a_second_process_recomputes_nothing() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    assert_eq!(child_statuses(spawn_child(dir.path())), vec!["ran", "ran"]);
+    assert_eq!(
+        child_statuses(spawn_child(dir.path())),
+        vec!["cached", "cached"]
+    );
+}
+
+#[test]
+fn two_processes_share_one_cache_dir() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (a, b) = (spawn_child(dir.path()), spawn_child(dir.path()));
+    for statuses in [child_statuses(a), child_statuses(b)] {
+        assert!(
+            statuses.iter().all(|s| s == "ran" || s == "cached"),
+            "{statuses:?}"
+        );
+    }
+    assert_eq!(
+        child_statuses(spawn_child(dir.path())),
+        vec!["cached", "cached"]
+    );
+}
+
+#[test]
+fn a_flipped_byte_is_detected_and_recomputed() -> flowyml::Result<()> {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let expected = child_pipeline(dir.path().to_str().expect("utf-8"))?
+        .run()?
+        .get::<u64>("total")
+        .copied()?;
+    let artifacts = dir.path().join("artifacts");
+    for entry in std::fs::read_dir(&artifacts).expect("artifacts dir") {
+        let path = entry.expect("entry").path();
+        let mut bytes = std::fs::read(&path).expect("read");
+        let middle = bytes.len() / 2;
+        bytes[middle] ^= 0x40;
+        std::fs::write(&path, bytes).expect("write");
+    }
+    let result = child_pipeline(dir.path().to_str().expect("utf-8"))?.run()?;
+    assert_eq!(
+        result.step("squares").and_then(|s| s.reason),
+        Some(RerunReason::CorruptEntry)
+    );
+    assert_eq!(
+        *result.get::<u64>("total")?,
+        expected,
+        "recomputed, never served corrupt"
+    );
+    Ok(())
+}
+
+#[test]
+fn a_writer_killed_mid_run_leaves_a_usable_cache() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut child = spawn_child(dir.path());
+    // Kill it at some point of its run (computing or writing); whatever it
+    // left must not be served wrong.
+    std::thread::sleep(std::time::Duration::from_millis(30));
+    let _ = child.kill();
+    let _ = child.wait();
+    let statuses = child_statuses(spawn_child(dir.path()));
+    assert!(
+        statuses.iter().all(|s| s == "ran" || s == "cached"),
+        "{statuses:?}"
+    );
+    assert_eq!(
+        child_statuses(spawn_child(dir.path())),
+        vec!["cached", "cached"]
+    );
+}
