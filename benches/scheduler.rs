@@ -45,7 +45,7 @@ fn shapes() -> Vec<(&'static str, Vec<Vec<usize>>)> {
 fn pipeline_of(deps: &[Vec<usize>]) -> Pipeline {
     let mut p = Pipeline::new("bench");
     for (i, inputs) in deps.iter().enumerate() {
-        let mut step = FnStep::new(format!("s{i}"));
+        let mut step = FnStep::builder(format!("s{i}"));
         for d in inputs {
             step = step.input::<u64>(format!("a{d}"));
         }
@@ -136,7 +136,7 @@ fn speedup(c: &mut Criterion) {
     let mut pipeline = Pipeline::new("eight");
     for i in 0..8 {
         pipeline.add_step(
-            FnStep::new(format!("work{i}"))
+            FnStep::builder(format!("work{i}"))
                 .output::<u64>(format!("r{i}"))
                 .build(|ctx| {
                     ctx.set_output(0, busy(20));

@@ -109,7 +109,7 @@ fn validation_reports_every_problem_together() {
     p.add_step(describe) // needs `clean`, which nobody produces
         .add_step(scale)
         .add_step(
-            FnStep::new("other_mean")
+            FnStep::builder("other_mean")
                 .output::<f64>("mean")
                 .build(|_| Ok(())),
         )
@@ -140,13 +140,13 @@ fn validation_reports_every_problem_together() {
 fn validation_names_a_cycle_in_order() {
     let mut p = Pipeline::new("loop");
     p.add_step(
-        FnStep::new("a")
+        FnStep::builder("a")
             .input::<u8>("y")
             .output::<u8>("x")
             .build(|_| Ok(())),
     );
     p.add_step(
-        FnStep::new("b")
+        FnStep::builder("b")
             .input::<u8>("x")
             .output::<u8>("y")
             .build(|_| Ok(())),
@@ -170,11 +170,13 @@ fn validation_reports_type_mismatches_with_both_types() {
 }
 
 fn sleeper(name: &'static str, output: &'static str, ms: u64) -> FnStep {
-    FnStep::new(name).output::<u64>(output).build(move |ctx| {
-        std::thread::sleep(Duration::from_millis(ms));
-        ctx.set_output(0, ms);
-        Ok(())
-    })
+    FnStep::builder(name)
+        .output::<u64>(output)
+        .build(move |ctx| {
+            std::thread::sleep(Duration::from_millis(ms));
+            ctx.set_output(0, ms);
+            Ok(())
+        })
 }
 
 #[test]
@@ -197,7 +199,7 @@ fn a_diamond_runs_each_step_once_after_its_inputs() -> flowyml::Result<()> {
     let runs = std::sync::Arc::new(AtomicUsize::new(0));
     let counted = |name: &'static str, inputs: &[&'static str], output: &'static str| {
         let runs = std::sync::Arc::clone(&runs);
-        let mut b = FnStep::new(name);
+        let mut b = FnStep::builder(name);
         for i in inputs {
             b = b.input::<u64>(*i);
         }
@@ -230,7 +232,7 @@ fn a_failing_step_is_named_and_its_dependents_skipped() -> flowyml::Result<()> {
     let mut p = Pipeline::new("fails");
     p.add_step(parse)
         .add_step(
-            FnStep::new("double")
+            FnStep::builder("double")
                 .input::<u32>("parsed")
                 .output::<u32>("twice")
                 .build(|ctx| {
@@ -273,12 +275,12 @@ fn a_failing_step_is_named_and_its_dependents_skipped() -> flowyml::Result<()> {
 fn a_panicking_step_is_contained_and_keep_going_runs_the_rest() -> flowyml::Result<()> {
     let mut p = Pipeline::new("panics");
     p.add_step(
-        FnStep::new("boom")
+        FnStep::builder("boom")
             .output::<u8>("x")
             .build(|_| panic!("disk on fire")),
     )
     .add_step(
-        FnStep::new("after")
+        FnStep::builder("after")
             .input::<u8>("x")
             .output::<u8>("y")
             .build(|_| Ok(())),
@@ -313,7 +315,7 @@ fn a_panicking_step_is_contained_and_keep_going_runs_the_rest() -> flowyml::Resu
 #[test]
 fn a_step_that_forgets_an_output_fails_clearly() {
     let mut p = Pipeline::new("forgetful");
-    p.add_step(FnStep::new("lazy").output::<u8>("x").build(|_| Ok(())));
+    p.add_step(FnStep::builder("lazy").output::<u8>("x").build(|_| Ok(())));
     let err = p.run().unwrap_err();
     assert_eq!(
         err.to_string(),
@@ -408,8 +410,8 @@ fn numbers() -> Vec<u64> {
 #[step(outputs = ["sum"])]
 fn sum_numbers(numbers: &Vec<u64>) -> u64 {
     // A parameter (and any binding) may share its name with a step function.
-    let sum = numbers.iter().sum();
-    sum
+    let numbers: u64 = numbers.iter().sum();
+    numbers
 }
 
 fn not_a_step(x: &u64) -> u64 {

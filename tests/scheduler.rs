@@ -30,7 +30,7 @@ proptest! {
             let mut inputs = inputs.clone();
             inputs.sort_unstable();
             inputs.dedup();
-            let mut step = FnStep::new(format!("s{i}"));
+            let mut step = FnStep::builder(format!("s{i}"));
             for &d in &inputs {
                 step = step.input::<usize>(format!("a{d}"));
             }

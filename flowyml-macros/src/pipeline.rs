@@ -246,10 +246,10 @@ fn find_cycle(n: usize, edges: &[Edge]) -> Option<Vec<usize>> {
                 let at = path.iter().position(|&x| x == w).expect("on the path");
                 return Some(path[at..].to_vec());
             }
-            if state[w] == 0 {
-                if let Some(c) = visit(w, next, state, path) {
-                    return Some(c);
-                }
+            if state[w] == 0
+                && let Some(c) = visit(w, next, state, path)
+            {
+                return Some(c);
             }
         }
         path.pop();

@@ -173,7 +173,7 @@ fn function_step<F: 'static>() -> Arc<dyn Step> {
     match crate::registry::step_of::<F>() {
         Some(step) => Arc::new(Registered(step)),
         None => Arc::new(NotAStep {
-            spec: FnStep::new(std::any::type_name::<F>()).spec,
+            spec: FnStep::builder(std::any::type_name::<F>()).spec,
         }),
     }
 }
@@ -319,7 +319,7 @@ type RunFn = dyn Fn(&mut StepContext<'_>) -> Result<(), StepError> + Send + Sync
 /// ```
 /// use flowyml::{Pipeline, step::FnStep};
 ///
-/// let double = FnStep::new("double")
+/// let double = FnStep::builder("double")
 ///     .input::<u64>("x")
 ///     .output::<u64>("y")
 ///     .build(|ctx| {
@@ -337,7 +337,7 @@ pub struct FnStep {
     run: Box<RunFn>,
 }
 
-/// Builds a [`FnStep`]; made by [`FnStep::new`].
+/// Builds a [`FnStep`]; made by [`FnStep::builder`].
 #[derive(Debug)]
 pub struct FnStepBuilder {
     spec: StepSpec,
@@ -345,7 +345,7 @@ pub struct FnStepBuilder {
 
 impl FnStep {
     /// A step named `name`; add its inputs and outputs, then `build` it.
-    pub fn new(name: impl Into<Cow<'static, str>>) -> FnStepBuilder {
+    pub fn builder(name: impl Into<Cow<'static, str>>) -> FnStepBuilder {
         FnStepBuilder {
             spec: StepSpec {
                 name: name.into(),

@@ -5,7 +5,7 @@
 pub(crate) fn did_you_mean<'a>(wanted: &str, known: impl Iterator<Item = &'a str>) -> String {
     known
         .map(|k| (levenshtein(wanted, k), k))
-        .filter(|(d, k)| *d <= (wanted.len().max(k.len()) + 2) / 3)
+        .filter(|(d, k)| *d <= wanted.len().max(k.len()).div_ceil(3))
         .min()
         .map_or_else(String::new, |(_, k)| format!("; did you mean `{k}`?"))
 }

@@ -105,6 +105,8 @@ pub fn expand(model: &StepModel) -> TokenStream {
     });
 
     quote! {
+        // `&Vec<T>` is the natural parameter for a `Vec<T>` artifact.
+        #[allow(clippy::ptr_arg)]
         #func
 
         const _: () = {

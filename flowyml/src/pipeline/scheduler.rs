@@ -125,10 +125,10 @@ where
         for &d in &shared.plan.steps[step].dependents {
             // AcqRel: the producer's slot writes happen-before the consumer
             // that observes the count reach zero.
-            if shared.waiting[d].fetch_sub(1, Ordering::AcqRel) == 1 {
-                if let Some(ready) = next.replace(d) {
-                    scope.spawn(move |scope| run_from(scope, shared, ready));
-                }
+            if shared.waiting[d].fetch_sub(1, Ordering::AcqRel) == 1
+                && let Some(ready) = next.replace(d)
+            {
+                scope.spawn(move |scope| run_from(scope, shared, ready));
             }
         }
         match next {
