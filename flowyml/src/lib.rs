@@ -13,6 +13,7 @@
 //! | Parallel Execution | [`executor`] ([`ParallelExecutor`]) |
 //! | Batch Processing | [`batch`] ([`batch_iterator`]) |
 //! | SmartCache | [`cache`] ([`SmartCache`]) |
+//! | GPU Resource Management | `gpu` (feature `gpu`: `GpuResourceManager`, `Gpu`) |
 //!
 //! ```
 //! use flowyml::{LazyValue, ParallelExecutor, batch_iterator};
@@ -30,6 +31,8 @@ pub mod batch;
 pub mod cache;
 pub mod error;
 pub mod executor;
+#[cfg(feature = "gpu")]
+pub mod gpu;
 pub mod lazy;
 
 pub use batch::batch_iterator;
