@@ -13,9 +13,20 @@ use flowyml_workspace::gpu_kernels::{
     AXPY_WGSL, axpy_cpu, axpy_workgroups, matmul_cpu, matmul_gpu, matmul_kernel, random_f32,
     random_matrix,
 };
+use std::process::ExitCode;
 use std::time::Instant;
 
-fn main() -> Result<(), Box<dyn std::error::Error>> {
+fn main() -> ExitCode {
+    match run() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run() -> Result<(), Box<dyn std::error::Error>> {
     let manager = GpuResourceManager::new();
     manager.print_memory_summary();
     let device = manager.best_device()?;

@@ -5,6 +5,7 @@
 //! memory readers run everywhere, on synthetic device lists and fake trees.
 #![cfg(feature = "gpu")]
 
+use std::io::Write as _;
 use std::path::Path;
 use std::sync::{Arc, LazyLock};
 use std::time::{Duration, Instant};
@@ -34,7 +35,8 @@ fn skip(test: &str, why: &str) {
     if std::env::var("FLOWYML_REQUIRE_GPU").is_ok_and(|v| v.trim() == "1") {
         panic!("{test}: FLOWYML_REQUIRE_GPU=1, but {why}");
     }
-    eprintln!("skipping {test}: {why}");
+    // Straight to stderr: the harness captures `eprintln!` of passing tests.
+    let _ = writeln!(std::io::stderr(), "skipping {test}: {why}");
 }
 
 /// The shared opened device, or `None` after [`skip`].

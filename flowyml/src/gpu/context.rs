@@ -95,9 +95,10 @@ impl Gpu {
     }
 
     /// Compiles the WGSL compute shader `wgsl` at `entry_point`, for
-    /// `inputs` read-only input buffers and one output buffer (see the
-    /// [module docs](self) for the binding layout). Errors name the device
-    /// and carry the compiler's message.
+    /// `inputs` input buffers bound as `var<storage, read>` at
+    /// `@group(0) @binding(0..inputs)` and one output buffer bound as
+    /// `var<storage, read_write>` at `@binding(inputs)`. Errors name the
+    /// device and carry the compiler's message.
     pub fn kernel(&self, wgsl: &str, entry_point: &str, inputs: usize) -> Result<Kernel> {
         let storage = |binding: u32, read_only: bool| wgpu::BindGroupLayoutEntry {
             binding,

@@ -186,14 +186,8 @@ mod tests {
             name: name.into(),
             vendor,
             device: 0x2684,
-            device_type: DeviceType::DiscreteGpu,
             device_pci_bus_id: pci.into(),
-            driver: String::new(),
-            driver_info: String::new(),
-            backend,
-            subgroup_min_size: 4,
-            subgroup_max_size: 128,
-            transient_saves_memory: None,
+            ..wgpu::AdapterInfo::new(DeviceType::DiscreteGpu, backend)
         }
     }
 

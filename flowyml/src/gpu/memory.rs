@@ -237,7 +237,7 @@ pub fn read_meminfo(root: &Path) -> Result<MemoryUsage> {
 /// std::fs::create_dir_all(&dir)?;
 /// std::fs::write(dir.join("mem_info_vram_used"), "1073741824\n")?;
 /// std::fs::write(dir.join("mem_info_vram_total"), "17163091968\n")?;
-/// let mut card = GpuDevice::synthetic(0, "AMD Radeon RX 6800", wgpu::DeviceType::DiscreteGpu);
+/// let mut card = GpuDevice::synthetic(0, "AMD Radeon RX 6800", flowyml::gpu::wgpu::DeviceType::DiscreteGpu);
 /// card.pci_bus_id = Some("0000:03:00.0".into());
 /// let usage = read_amd_sysfs(&root, &card)?;
 /// assert_eq!((usage.used_mb, usage.total_mb), (Some(1024), Some(16368)));
