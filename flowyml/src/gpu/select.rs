@@ -99,7 +99,7 @@ impl fmt::Display for DevicePreference {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             DevicePreference::Index(i) => write!(f, "device #{i}"),
-            DevicePreference::Name(n) => write!(f, "a device named like {n:?}"),
+            DevicePreference::Name(n) => write!(f, "name containing {n:?}"),
         }
     }
 }
@@ -184,8 +184,12 @@ pub fn choose_device<'a>(
         Error::Gpu {
             device: None,
             message: format!(
-                "no device matches {}; the devices are: {}",
-                preference.map_or_else(String::new, ToString::to_string),
+                "{}; the devices are: {}",
+                match preference {
+                    Some(DevicePreference::Index(i)) => format!("there is no device #{i}"),
+                    Some(DevicePreference::Name(n)) => format!("no device's name contains {n:?}"),
+                    None => "no device".to_owned(),
+                },
                 listed.join(", ")
             ),
         }
