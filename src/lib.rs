@@ -1,5 +1,8 @@
 //! Fixtures shared by flowyml's examples, integration tests and benchmarks.
 
+#[cfg(feature = "gpu")]
+pub mod gpu_kernels;
+
 /// A deterministic pseudo-random generator (SplitMix64), so that tests and
 /// benchmarks see the same data on every run without a dependency.
 #[derive(Debug, Clone)]

@@ -245,6 +245,24 @@ pub enum Error {
         #[source]
         source: rusqlite::Error,
     },
+
+    /// No GPU adapter can run compute shaders here; `reason` says what was
+    /// looked for. Match on it to fall back to the CPU.
+    #[error("no GPU adapter: {reason}")]
+    NoGpu {
+        /// What was searched, and the likely fix.
+        reason: String,
+    },
+
+    /// A GPU operation failed: opening, compiling, dispatching, reading
+    /// memory figures, or an override that names no device.
+    #[error("GPU{}: {message}", device.as_ref().map(|d| format!(" {d}")).unwrap_or_default())]
+    Gpu {
+        /// The device at fault, where one is involved.
+        device: Option<String>,
+        /// What went wrong.
+        message: String,
+    },
 }
 
 impl Error {

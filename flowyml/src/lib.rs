@@ -15,6 +15,7 @@
 //! | SmartCache | [`cache`] ([`SmartCache`]) |
 //! | Parallel Pipeline Steps | [`step`] ([`step`](macro@step)), [`pipeline`] ([`Pipeline`], [`pipeline`](macro@pipeline)) |
 //! | Incremental Computation | [`incremental`] ([`IncrementalComputation`]) |
+//! | GPU Resource Management | `gpu` (feature `gpu`: `GpuResourceManager`, `Gpu`) |
 //!
 //! ```
 //! use flowyml::{LazyValue, ParallelExecutor, batch_iterator};
@@ -36,6 +37,8 @@ pub mod cli;
 pub mod error;
 pub mod executor;
 pub mod incremental;
+#[cfg(feature = "gpu")]
+pub mod gpu;
 pub mod lazy;
 pub mod pipeline;
 pub mod registry;
