@@ -557,3 +557,122 @@ fn nvml_fails_cleanly_without_a_driver() {
         assert!(nvml.memory(&card).unwrap_err().to_string().contains("PCI"));
     }
 }
+
+// ---- GPU steps in pipelines ----
+
+mod steps {
+    use flowyml::gpu::{Gpu, Workgroups};
+    use flowyml::{Error, Pipeline, StepStatus, step};
+    use flowyml_workspace::gpu_kernels::ADD_ONE_WGSL;
+
+    #[step(outputs = ["x"])]
+    pub fn numbers() -> Vec<u32> {
+        (0..100_000).collect()
+    }
+
+    #[step(outputs = ["y"], gpu, fallback = add_one_cpu)]
+    pub fn add_one(x: &Vec<u32>, gpu: &Gpu) -> flowyml::Result<Vec<u32>> {
+        gpu.run_compute(
+            ADD_ONE_WGSL,
+            "add_one",
+            &[x.as_slice()],
+            x.len(),
+            Workgroups::linear(x.len(), 64),
+        )
+    }
+
+    pub fn add_one_cpu(x: &Vec<u32>) -> flowyml::Result<Vec<u32>> {
+        Ok(x.iter().map(|v| v + 1).collect())
+    }
+
+    #[step(outputs = ["z"], gpu)]
+    pub fn add_one_gpu_only(y: &Vec<u32>, gpu: &Gpu) -> flowyml::Result<Vec<u32>> {
+        gpu.run_compute(
+            ADD_ONE_WGSL,
+            "add_one",
+            &[y.as_slice()],
+            y.len(),
+            Workgroups::linear(y.len(), 64),
+        )
+    }
+
+    #[step(outputs = ["cpu_side"])]
+    pub fn cpu_side(x: &Vec<u32>) -> u64 {
+        x.iter().map(|&v| u64::from(v)).sum()
+    }
+
+    #[test]
+    fn a_gpu_step_matches_the_cpu_and_records_its_device() -> flowyml::Result<()> {
+        if super::gpu("a_gpu_step_matches_the_cpu_and_records_its_device").is_none() {
+            return Ok(());
+        }
+        let mut p = Pipeline::new("gpu_steps");
+        p.add_step(numbers)
+            .add_step(add_one)
+            .add_step(add_one_gpu_only)
+            .add_step(cpu_side);
+        let result = p.run()?;
+        let expected: Vec<u32> = (2..100_002).collect();
+        assert_eq!(result.get::<Vec<u32>>("z")?, &expected);
+        let notes = &result.step("add_one").expect("ran").notes;
+        assert!(notes.iter().any(|n| n.starts_with("GPU: ")), "{notes:?}");
+        assert!(
+            notes.iter().any(|n| n.starts_with("GPU memory used: ")),
+            "{notes:?}"
+        );
+        assert!(result.step("cpu_side").expect("ran").notes.is_empty());
+        Ok(())
+    }
+
+    #[test]
+    fn without_a_gpu_the_fallback_runs_and_a_gpu_only_step_fails_by_name() {
+        let mut p = Pipeline::new("no_gpu");
+        p.add_step(numbers)
+            .add_step(add_one)
+            .add_step(add_one_gpu_only)
+            .no_gpu(true);
+        let err = p.run().unwrap_err();
+        let Error::StepFailed {
+            step,
+            message,
+            result,
+            ..
+        } = err
+        else {
+            panic!("expected a failed step")
+        };
+        assert_eq!(step, "add_one_gpu_only");
+        assert!(
+            message.contains(
+                "needs a `flowyml::gpu::Gpu`: the GPU is turned off for this run (--no-gpu)"
+            ),
+            "{message}"
+        );
+        let fallback = result.step("add_one").expect("ran");
+        assert_eq!(fallback.status, StepStatus::Ran);
+        assert!(
+            fallback
+                .notes
+                .iter()
+                .any(|n| n.contains("ran the CPU fallback `add_one_cpu`")),
+            "{:?}",
+            fallback.notes
+        );
+        assert_eq!(
+            result.get::<Vec<u32>>("y").expect("fallback output")[99_999],
+            100_000
+        );
+    }
+}
+
+#[test]
+fn the_cli_prints_the_device_table_and_the_choice() {
+    let mut out = Vec::new();
+    flowyml::cli::run(["flowyml", "gpu"], &mut out)
+        .expect("the gpu command works with or without an adapter");
+    let out = String::from_utf8(out).expect("utf-8");
+    assert!(out.contains("best device: "), "{out}");
+    if MANAGER.is_available() {
+        assert!(!out.contains("best device: none"), "{out}");
+    }
+}

@@ -6,10 +6,11 @@
 //! ```text
 //! list                                   pipelines and their steps
 //! run <pipeline> [--workers N] [--json] [--trace FILE] [--keep-going]
-//!                [--cache-dir DIR | --no-cache] [--invalidate STEP]...
+//!                [--cache-dir DIR | --no-cache] [--invalidate STEP]... [--no-gpu]
 //! graph <pipeline> [--format dot|mermaid]
 //! cache stats|clear [--cache-dir DIR]     the persistent cache
 //! runs [--cache-dir DIR]                  the history of runs
+//! gpu                                    devices, memory, the best device (feature `gpu`)
 //! ```
 //!
 //! Runs are incremental across processes: the cache lives in `.flowyml`
@@ -66,6 +67,9 @@ enum Command {
         /// Rerun this step (and, if its outputs change, what depends on it).
         #[arg(long, value_name = "STEP")]
         invalidate: Vec<String>,
+        /// Do not open a GPU: GPU steps run their CPU fallback or fail.
+        #[arg(long)]
+        no_gpu: bool,
     },
     /// Print a pipeline's DAG.
     Graph {
@@ -87,6 +91,9 @@ enum Command {
         #[command(flatten)]
         cache: CacheArgs,
     },
+    /// The GPUs: devices, memory and its source, the chosen best device.
+    #[cfg(feature = "gpu")]
+    Gpu,
 }
 
 #[derive(clap::Args, Debug)]
@@ -184,9 +191,10 @@ fn execute(cli: Cli, out: &mut dyn Write) -> Result<()> {
             cache,
             no_cache,
             invalidate,
+            no_gpu,
         } => {
             let mut pipeline = registry::pipeline(&pipeline)?;
-            pipeline.keep_going(keep_going);
+            pipeline.keep_going(keep_going).no_gpu(no_gpu);
             if !no_cache {
                 pipeline.cache_dir(&cache.cache_dir)?;
             }
@@ -258,6 +266,15 @@ fn execute(cli: Cli, out: &mut dyn Write) -> Result<()> {
                     store.clear()?;
                     writeln!(out, "cleared {}", cache.cache_dir.display()).map_err(io)?;
                 }
+            }
+        }
+        #[cfg(feature = "gpu")]
+        Command::Gpu => {
+            let manager = crate::gpu::GpuResourceManager::new();
+            write!(out, "{manager}").map_err(io)?;
+            match manager.best_device() {
+                Ok(device) => writeln!(out, "best device: {device}").map_err(io)?,
+                Err(e) => writeln!(out, "best device: none ({e})").map_err(io)?,
             }
         }
         Command::Runs { cache } => {

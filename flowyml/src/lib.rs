@@ -36,9 +36,9 @@ pub mod cache;
 pub mod cli;
 pub mod error;
 pub mod executor;
-pub mod incremental;
 #[cfg(feature = "gpu")]
 pub mod gpu;
+pub mod incremental;
 pub mod lazy;
 pub mod pipeline;
 pub mod registry;

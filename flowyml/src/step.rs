@@ -205,10 +205,12 @@ function_steps!(A1, A2, A3, A4, A5, A6, A7, A8, A9, A10);
 function_steps!(A1, A2, A3, A4, A5, A6, A7, A8, A9, A10, A11);
 function_steps!(A1, A2, A3, A4, A5, A6, A7, A8, A9, A10, A11, A12);
 
-/// Typed per-run resources shared by steps (such as an opened GPU).
+/// Typed per-run resources shared by steps (such as an opened GPU), and
+/// why an absent one is absent.
 #[derive(Default)]
 pub struct Resources {
     entries: Vec<(TypeId, Arc<dyn Any + Send + Sync>)>,
+    missing: Vec<(TypeId, String)>,
 }
 
 impl Resources {
@@ -218,6 +220,12 @@ impl Resources {
         self.entries.push((TypeId::of::<R>(), resource));
     }
 
+    /// Records that the resource of type `R` is unavailable, and why: a
+    /// step asking for it gets this reason.
+    pub fn insert_missing<R: Any>(&mut self, reason: impl Into<String>) {
+        self.missing.push((TypeId::of::<R>(), reason.into()));
+    }
+
     /// The resource of type `R`.
     pub fn get<R: Any + Send + Sync>(&self) -> Option<&R> {
         self.entries
@@ -225,12 +233,43 @@ impl Resources {
             .find(|(t, _)| *t == TypeId::of::<R>())
             .and_then(|(_, r)| r.downcast_ref())
     }
+
+    fn missing_reason<R: Any>(&self) -> Option<&str> {
+        self.missing
+            .iter()
+            .find(|(t, _)| *t == TypeId::of::<R>())
+            .map(|(_, r)| r.as_str())
+    }
 }
 
 impl fmt::Debug for Resources {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "Resources({} entries)", self.entries.len())
     }
+}
+
+/// A resource opened once per run for the steps that want it, such as the
+/// GPU (the `gpu` feature registers one). The pipeline never names the
+/// resource's type: providers are found through `inventory`.
+pub struct ResourceProvider {
+    /// What the resource is, for messages ("GPU").
+    pub name: &'static str,
+    /// Whether a step wants it.
+    pub wanted: fn(&StepSpec) -> bool,
+    /// Opens it for one run and installs it in `resources`; when it is
+    /// `disabled` (`--no-gpu`) or cannot be opened, it records why with
+    /// [`Resources::insert_missing`] instead.
+    pub open: fn(&mut Resources, bool) -> Option<Arc<dyn RunResource>>,
+}
+
+inventory::collect!(ResourceProvider);
+
+/// An opened per-run resource that bounds and observes the steps using it.
+pub trait RunResource: Send + Sync {
+    /// Waits until step `spec` may use the resource (bounding concurrent
+    /// use), and returns what to call when the step is done: it frees the
+    /// slot and returns notes for the step's record.
+    fn enter(&self, spec: &StepSpec) -> Box<dyn FnOnce() -> Vec<String> + '_>;
 }
 
 /// A step's view of the run: its inputs, its output slots, the run's
@@ -241,6 +280,7 @@ pub struct StepContext<'a> {
     pub(crate) inputs: &'a [usize],
     pub(crate) outputs: &'a [usize],
     pub(crate) resources: &'a Resources,
+    pub(crate) notes: Vec<String>,
 }
 
 impl<'a> StepContext<'a> {
@@ -298,12 +338,22 @@ impl<'a> StepContext<'a> {
     /// If the run has no such resource.
     pub fn resource<R: Any + Send + Sync>(&self) -> Result<&'a R, StepError> {
         self.resources.get::<R>().ok_or_else(|| {
+            let reason = self
+                .resources
+                .missing_reason::<R>()
+                .unwrap_or("this run does not provide one");
             StepError(format!(
-                "step `{}` needs a `{}`, which this run does not provide",
+                "step `{}` needs a `{}`: {reason}",
                 self.spec.name,
                 std::any::type_name::<R>()
             ))
         })
+    }
+
+    /// Adds a note to this step's record (e.g. that it ran its CPU
+    /// fallback).
+    pub fn note(&mut self, note: impl Into<String>) {
+        self.notes.push(note.into());
     }
 
     /// This step's spec.

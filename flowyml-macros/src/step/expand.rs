@@ -74,9 +74,34 @@ pub fn expand(model: &StepModel) -> TokenStream {
             quote_spanned!(ty.span()=> <#ty as ::core::clone::Clone>::clone(__ctx.input::<#ty>(#slot)?))
         };
     }
-    if let Some(p) = model.gpu_param {
-        args[p] = quote!(__ctx.resource::<::flowyml::gpu::Gpu>()?);
-    }
+    let call = match model.gpu_param {
+        None => quote!(#ident(#(#args),*)),
+        Some(p) => {
+            let cpu_args: Vec<_> = args
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| *i != p)
+                .map(|(_, a)| a.clone())
+                .collect();
+            args[p] = quote!(__gpu);
+            let without_gpu = match &model.fallback {
+                Some(fallback) => {
+                    let name = fallback.to_token_stream().to_string().replace(' ', "");
+                    quote! {{
+                        __ctx.note(::std::format!("no GPU ({}): ran the CPU fallback `{}`", __e, #name));
+                        #fallback(#(#cpu_args),*)
+                    }}
+                }
+                None => quote!(return ::core::result::Result::Err(__e)),
+            };
+            quote! {
+                match __ctx.resource::<::flowyml::gpu::Gpu>() {
+                    ::core::result::Result::Ok(__gpu) => #ident(#(#args),*),
+                    ::core::result::Result::Err(__e) => #without_gpu,
+                }
+            }
+        }
+    };
     let unwrap = if model.fallible {
         quote! {
             let __out = match __out {
@@ -132,7 +157,7 @@ pub fn expand(model: &StepModel) -> TokenStream {
                     &self,
                     __ctx: &mut ::flowyml::__private::StepContext<'_>,
                 ) -> ::core::result::Result<(), ::flowyml::__private::StepError> {
-                    let __out = #ident(#(#args),*);
+                    let __out = #call;
                     #unwrap
                     #store
                     ::core::result::Result::Ok(())

@@ -19,6 +19,8 @@ pub struct StepModel {
     pub gpu_param: Option<usize>,
     /// Whether the step asked for a GPU.
     pub gpu: bool,
+    /// The CPU version of a GPU step: the same parameters without `&Gpu`.
+    pub fallback: Option<syn::Path>,
     /// Files the step reads, fingerprinted for incremental reruns.
     pub watch: Vec<syn::LitStr>,
     /// A hash of the function's tokens.

@@ -11,7 +11,7 @@ use syn::{FnArg, GenericArgument, LitStr, Pat, PathArguments, ReturnType, Token,
 use super::model::{Input, Output, StepModel};
 use crate::errors::Errors;
 
-const KEYS: &str = "`inputs`, `outputs`, `name`, `gpu` and `watch`";
+const KEYS: &str = "`inputs`, `outputs`, `name`, `gpu`, `fallback` and `watch`";
 
 #[derive(Default)]
 struct Args {
@@ -19,6 +19,7 @@ struct Args {
     outputs: Option<Vec<LitStr>>,
     name: Option<LitStr>,
     gpu: bool,
+    fallback: Option<syn::Path>,
     watch: Vec<LitStr>,
 }
 
@@ -44,6 +45,7 @@ fn parse_args(args: TokenStream, errors: &mut Errors) -> Args {
             "name" => parsed.name = Some(meta.value()?.parse()?),
             "watch" => parsed.watch = string_list(&meta)?.1,
             "gpu" => parsed.gpu = true,
+            "fallback" => parsed.fallback = Some(meta.value()?.parse()?),
             _ => {
                 return Err(meta.error(format!(
                     "unknown #[step] argument `{}`: the arguments are {KEYS}",
@@ -249,6 +251,7 @@ pub fn parse_step(args: TokenStream, func: &syn::ItemFn) -> syn::Result<StepMode
         fallible,
         gpu_param,
         gpu: args.gpu,
+        fallback: args.fallback,
         watch: args.watch,
     })
 }

@@ -47,6 +47,7 @@ mod context;
 mod device;
 mod memory;
 mod select;
+mod step;
 #[cfg(any(
     windows,
     target_os = "linux",

@@ -22,7 +22,7 @@ use crate::artifact::{Artifact, ArtifactCodec, Codec};
 use crate::error::{Error, Result};
 use crate::executor::ParallelExecutor;
 use crate::incremental::{ArtifactStore, Fingerprint, RunStatus, StoreOptions};
-use crate::step::{IntoStep, Resources, Step, StepContext};
+use crate::step::{IntoStep, ResourceProvider, Resources, RunResource, Step, StepContext};
 use incremental::{CachedStep, StepCache};
 
 pub use result::{PipelineResult, RerunReason, StepRecord, StepStatus};
@@ -82,6 +82,7 @@ pub struct Pipeline {
     codecs: Vec<Vec<Codec>>,
     inputs: Vec<RuntimeInput>,
     keep_going: bool,
+    no_gpu: bool,
     cache: Option<StepCache>,
 }
 
@@ -94,6 +95,7 @@ impl Pipeline {
             codecs: Vec::new(),
             inputs: Vec::new(),
             keep_going: false,
+            no_gpu: false,
             cache: None,
         }
     }
@@ -176,6 +178,32 @@ impl Pipeline {
             fixed,
         });
         self
+    }
+
+    /// Runs without opening a GPU: GPU steps run their CPU fallback, or
+    /// fail saying so.
+    pub fn no_gpu(&mut self, no_gpu: bool) -> &mut Self {
+        self.no_gpu = no_gpu;
+        self
+    }
+
+    /// Opens the per-run resources some step wants (the GPU once, shared by
+    /// every GPU step of the run).
+    fn open_resources(
+        &self,
+        resources: &mut Resources,
+    ) -> Vec<(fn(&crate::step::StepSpec) -> bool, Arc<dyn RunResource>)> {
+        let mut opened = Vec::new();
+        for provider in inventory::iter::<ResourceProvider> {
+            if !self.steps.iter().any(|s| (provider.wanted)(s.spec())) {
+                continue;
+            }
+            let disabled = provider.name == "GPU" && self.no_gpu;
+            if let Some(resource) = (provider.open)(resources, disabled) {
+                opened.push((provider.wanted, resource));
+            }
+        }
+        opened
     }
 
     /// Makes reruns incremental, in memory: a step reruns only when its
@@ -290,7 +318,8 @@ impl Pipeline {
                 let _ = slots[slot].set(Arc::clone(&self.inputs[i].value));
             }
         }
-        let resources = Resources::default();
+        let mut resources = Resources::default();
+        let opened = self.open_resources(&mut resources);
         let fingerprints: Vec<OnceLock<Fingerprint>> = match &self.cache {
             Some(_) => plan.slots.iter().map(|_| OnceLock::new()).collect(),
             None => Vec::new(),
@@ -314,14 +343,23 @@ impl Pipeline {
             let _span =
                 tracing::debug_span!("step", pipeline = %self.name, step = %spec.name).entered();
             let run = || {
+                let exits: Vec<_> = opened
+                    .iter()
+                    .filter(|(wanted, _)| wanted(spec))
+                    .map(|(_, r)| r.enter(spec))
+                    .collect();
                 let mut ctx = StepContext {
                     spec,
                     slots: &slots,
                     inputs: &planned.inputs,
                     outputs: &planned.outputs,
                     resources: &resources,
+                    notes: Vec::new(),
                 };
-                match step.run(&mut ctx) {
+                let result = step.run(&mut ctx);
+                let mut notes = ctx.notes;
+                notes.extend(exits.into_iter().flat_map(|exit| exit()));
+                match result {
                     Ok(()) => match planned
                         .outputs
                         .iter()
@@ -329,7 +367,7 @@ impl Pipeline {
                     {
                         None => Outcome::Ran {
                             reason: None,
-                            notes: Vec::new(),
+                            notes,
                         },
                         Some(j) => Outcome::Failed(format!(
                             "did not produce its output `{}`",
