@@ -13,6 +13,7 @@
 //! | Parallel Execution | [`executor`] ([`ParallelExecutor`]) |
 //! | Batch Processing | [`batch`] ([`batch_iterator`]) |
 //! | SmartCache | [`cache`] ([`SmartCache`]) |
+//! | DataFrame Optimization (feature `dataframe`) | `dataframe` (`optimize_dataframe`, `read_csv_chunks`) |
 //!
 //! ```
 //! use flowyml::{LazyValue, ParallelExecutor, batch_iterator};
@@ -28,6 +29,8 @@
 
 pub mod batch;
 pub mod cache;
+#[cfg(feature = "dataframe")]
+pub mod dataframe;
 pub mod error;
 pub mod executor;
 pub mod lazy;
