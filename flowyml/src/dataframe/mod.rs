@@ -18,8 +18,9 @@
 //!   choices ([`FloatPolicy::Tolerance`]) are opt-in and the report records
 //!   the largest error they introduced.
 //! - **Honest memory.** polars' `estimated_size` leaves out the dictionary of
-//!   a categorical column; [`memory_usage`] and the report add it (the
-//!   categories and an estimate of their hash table).
+//!   a categorical column and the 16-byte view of every string;
+//!   [`memory_usage`] and the report count both (a dictionary as its
+//!   categories plus polars' hash table over them, measured per category).
 //! - **No `lazy` feature.** Every rule is a pass over a column's buffers,
 //!   and the columns are processed in parallel on rayon; polars' query
 //!   engine would more than double the dependencies for nothing here.

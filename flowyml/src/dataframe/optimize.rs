@@ -337,7 +337,7 @@ impl fmt::Display for OptimizeReport {
         writeln!(
             f,
             "{:<name_width$}  {:<type_width$}  {:<type_width$}  {:>10}  {:>10}  {:>6}  outcome",
-            "column", "before", "after", "bytes", "after", "saved"
+            "column", "type", "new type", "bytes", "new bytes", "saved"
         )?;
         for c in &self.columns {
             writeln!(
