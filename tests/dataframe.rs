@@ -274,6 +274,29 @@ fn floats_whose_digits_f32_cannot_keep_stay_f64() -> TestResult {
 }
 
 #[test]
+fn float_checks_span_blocks_and_skip_nulls() -> TestResult {
+    // More rows than one parallel block, nulls throughout, one misfit last.
+    let values: Vec<Option<f64>> = (0..200_000)
+        .map(|i| (i % 7 != 0).then(|| f64::from(i % 5000) / 100.0))
+        .collect();
+    let clean = df!("x" => values.clone())?;
+    let (small, report) = optimize(&clean);
+    assert_eq!(dtype_of(&small, "x"), DataType::Float32);
+    assert_eq!(
+        small.column("x")?.null_count(),
+        clean.column("x")?.null_count()
+    );
+    assert_same_values(&report.restore(&small)?, &clean);
+
+    let mut spoiled = values;
+    *spoiled.last_mut().unwrap() = Some(10.357019999999999);
+    let (small, report) = optimize(&df!("x" => spoiled)?);
+    assert_eq!(dtype_of(&small, "x"), DataType::Float64);
+    assert_eq!(outcome(&report, "x"), Outcome::KeptPrecision);
+    Ok(())
+}
+
+#[test]
 fn bit_exact_floats_only_take_exact_values() -> TestResult {
     let df =
         df!("exact" => [0.5, 0.25, 3.0, f64::from(0.1f32)], "decimal" => [0.1, 0.2, 0.3, 0.4])?;

@@ -680,7 +680,7 @@ fn byte_width(dtype: &DataType) -> usize {
 }
 
 /// Whether `v` may be stored as `f32` under `rule`, and the error if so.
-fn float_fits(v: f64, rule: FloatPolicy, text: &mut String) -> Option<f64> {
+fn float_fits(v: f64, rule: FloatPolicy, checker: &mut DecimalChecker) -> Option<f64> {
     let f = v as f32;
     if !v.is_finite() {
         // NaN stays NaN and ±inf stays ±inf.
@@ -693,12 +693,7 @@ fn float_fits(v: f64, rule: FloatPolicy, text: &mut String) -> Option<f64> {
     match rule {
         FloatPolicy::Never => None,
         FloatPolicy::BitExact => (back == v).then_some(0.0),
-        FloatPolicy::Decimal => {
-            // `{:e}` prints the shortest digits that read back as `f`.
-            text.clear();
-            write!(text, "{f:e}").expect("writing to a String");
-            (text.parse::<f64>().ok()? == v).then_some(0.0)
-        }
+        FloatPolicy::Decimal => checker.keeps_decimal(v, f).then_some(0.0),
         FloatPolicy::Tolerance(atol) => {
             let error = (back - v).abs();
             (error <= atol).then_some(error)
@@ -706,25 +701,70 @@ fn float_fits(v: f64, rule: FloatPolicy, text: &mut String) -> Option<f64> {
     }
 }
 
+/// The decimal check with a memo: printing a float is the costly part, and
+/// columns read from text repeat their values.
+struct DecimalChecker {
+    text: String,
+    /// Direct-mapped: (bits of the value, 1 + verdict); 0 marks an empty slot.
+    memo: Vec<(u64, u8)>,
+}
+
+impl DecimalChecker {
+    const SLOTS_LOG2: u32 = 12;
+
+    fn new() -> Self {
+        DecimalChecker {
+            text: String::with_capacity(32),
+            memo: vec![(0, 0); 1 << Self::SLOTS_LOG2],
+        }
+    }
+
+    fn keeps_decimal(&mut self, v: f64, f: f32) -> bool {
+        // Integers below 2^24 are exact in f32 and print as themselves.
+        if v.fract() == 0.0 && v.abs() < 16_777_216.0 {
+            return true;
+        }
+        let bits = v.to_bits();
+        let slot = (bits.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> (64 - Self::SLOTS_LOG2)) as usize;
+        let (seen, verdict) = self.memo[slot];
+        if verdict != 0 && seen == bits {
+            return verdict == 2;
+        }
+        // `{:e}` prints the shortest digits that read back as `f`.
+        self.text.clear();
+        write!(self.text, "{f:e}").expect("writing to a String");
+        let keeps = self.text.parse::<f64>().is_ok_and(|d| d == v);
+        self.memo[slot] = (bits, 1 + u8::from(keeps));
+        keeps
+    }
+}
+
 fn narrow_floats(series: &Series, rule: FloatPolicy) -> PolarsResult<Decision> {
+    const BLOCK: usize = 1 << 16;
     let ca = series.f64()?;
-    let mut text = String::with_capacity(32);
-    let mut max_error = 0.0f64;
-    // The `dyn Array` side of each chunk gives its null count.
+    let mut max_error = Some(0.0f64);
+    // The `dyn Array` side of each chunk gives its validity. Blocks of a
+    // chunk are checked in parallel and the first misfit stops them all.
     for (arr, chunk) in ca.downcast_iter().zip(ca.chunks()) {
-        let mut check = |v: f64| match float_fits(v, rule, &mut text) {
-            Some(error) => {
-                max_error = max_error.max(error);
-                true
-            }
-            None => false,
-        };
-        let fits = if chunk.null_count() == 0 {
-            arr.values().iter().all(|&v| check(v))
-        } else {
-            arr.iter().flatten().all(|&v| check(v))
-        };
-        if !fits {
+        let values: &[f64] = arr.values();
+        let validity = chunk.validity();
+        let chunk_error = values
+            .par_chunks(BLOCK)
+            .enumerate()
+            .map(|(block, vs)| {
+                let mut checker = DecimalChecker::new();
+                let mut max = 0.0f64;
+                for (j, &v) in vs.iter().enumerate() {
+                    if validity.is_some_and(|bits| !bits.get_bit(block * BLOCK + j)) {
+                        continue;
+                    }
+                    max = max.max(float_fits(v, rule, &mut checker)?);
+                }
+                Some(max)
+            })
+            .try_reduce(|| 0.0, |a, b| Some(a.max(b)));
+        max_error = max_error.zip(chunk_error).map(|(a, b)| a.max(b));
+        if max_error.is_none() {
             return Ok((None, Outcome::KeptPrecision));
         }
     }
@@ -733,7 +773,7 @@ fn narrow_floats(series: &Series, rule: FloatPolicy) -> PolarsResult<Decision> {
         Some(narrowed),
         Outcome::FloatNarrowed {
             rule,
-            max_abs_error: max_error,
+            max_abs_error: max_error.unwrap_or(0.0),
         },
     ))
 }
