@@ -263,6 +263,28 @@ pub enum Error {
         /// What went wrong.
         message: String,
     },
+
+    /// polars failed on a column, a frame or a file (feature `dataframe`).
+    #[cfg(feature = "dataframe")]
+    #[error("{context}: {source}")]
+    Polars {
+        /// What failed: the column, the file and its records, or the operation.
+        context: String,
+        /// polars' reason.
+        #[source]
+        source: polars::error::PolarsError,
+    },
+
+    /// An option or a frame that [`dataframe`](crate::dataframe) rejects
+    /// (feature `dataframe`).
+    #[cfg(feature = "dataframe")]
+    #[error("{}{message}", .column.as_ref().map(|c| format!("column `{c}`: ")).unwrap_or_default())]
+    DataFrame {
+        /// The column at fault, if one is.
+        column: Option<String>,
+        /// What is wrong.
+        message: String,
+    },
 }
 
 impl Error {

@@ -16,6 +16,7 @@
 //! | Parallel Pipeline Steps | [`step`] ([`step`](macro@step)), [`pipeline`] ([`Pipeline`], [`pipeline`](macro@pipeline)) |
 //! | Incremental Computation | [`incremental`] ([`IncrementalComputation`]) |
 //! | GPU Resource Management | `gpu` (feature `gpu`: `GpuResourceManager`, `Gpu`) |
+//! | DataFrame Optimization (feature `dataframe`) | `dataframe` (`optimize_dataframe`, `read_csv_chunks`) |
 //!
 //! ```
 //! use flowyml::{LazyValue, ParallelExecutor, batch_iterator};
@@ -34,6 +35,8 @@ pub mod batch;
 pub mod cache;
 #[cfg(feature = "cli")]
 pub mod cli;
+#[cfg(feature = "dataframe")]
+pub mod dataframe;
 pub mod error;
 pub mod executor;
 #[cfg(feature = "gpu")]
