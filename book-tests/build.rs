@@ -40,7 +40,7 @@ fn main() {
         println!("cargo:rerun-if-changed={}", path.display());
         let name = path
             .strip_prefix(&src)
-            .expect("under src")
+            .unwrap_or(path)
             .display()
             .to_string();
         writeln!(

@@ -644,7 +644,7 @@ mod steps {
         assert_eq!(step, "add_one_gpu_only");
         assert!(
             message.contains(
-                "needs a `flowyml::gpu::Gpu`: the GPU is turned off for this run (--no-gpu)"
+                "step `add_one_gpu_only` needs a `Gpu`: the GPU is turned off for this run (--no-gpu)"
             ),
             "{message}"
         );

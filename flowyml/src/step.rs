@@ -342,10 +342,13 @@ impl<'a> StepContext<'a> {
                 .resources
                 .missing_reason::<R>()
                 .unwrap_or("this run does not provide one");
+            let short = std::any::type_name::<R>()
+                .rsplit("::")
+                .next()
+                .unwrap_or_default();
             StepError(format!(
-                "step `{}` needs a `{}`: {reason}",
-                self.spec.name,
-                std::any::type_name::<R>()
+                "step `{}` needs a `{short}`: {reason}",
+                self.spec.name
             ))
         })
     }
@@ -384,6 +387,7 @@ type RunFn = dyn Fn(&mut StepContext<'_>) -> Result<(), StepError> + Send + Sync
 /// ```
 pub struct FnStep {
     spec: StepSpec,
+    codecs: Vec<Codec>,
     run: Box<RunFn>,
 }
 
@@ -391,6 +395,7 @@ pub struct FnStep {
 #[derive(Debug)]
 pub struct FnStepBuilder {
     spec: StepSpec,
+    codecs: Vec<Codec>,
 }
 
 impl FnStep {
@@ -407,6 +412,7 @@ impl FnStep {
                 gpu: false,
                 watch: Cow::Borrowed(&[]),
             },
+            codecs: Vec::new(),
         }
     }
 }
@@ -418,9 +424,35 @@ impl FnStepBuilder {
         self
     }
 
-    /// Produces artifact `name` of type `T`.
-    pub fn output<T: 'static>(mut self, name: impl Into<Cow<'static, str>>) -> Self {
+    /// Produces artifact `name` of type `T`, opaque to the cache (see
+    /// [`stored_output`](Self::stored_output) and
+    /// [`artifact_output`](Self::artifact_output)).
+    pub fn output<T: 'static>(self, name: impl Into<Cow<'static, str>>) -> Self {
+        self.output_with::<T>(name, Codec::opaque())
+    }
+
+    /// Produces artifact `name` of a serde type, content-hashed and stored
+    /// by incremental runs.
+    pub fn stored_output<T>(self, name: impl Into<Cow<'static, str>>) -> Self
+    where
+        T: serde::Serialize + serde::de::DeserializeOwned + Any + Send + Sync,
+    {
+        self.output_with::<T>(name, Codec::of_serde::<T>())
+    }
+
+    /// Produces artifact `name` of a type with its own
+    /// [`ArtifactCodec`](crate::artifact::ArtifactCodec) (a polars
+    /// `DataFrame`).
+    pub fn artifact_output<T: crate::artifact::ArtifactCodec>(
+        self,
+        name: impl Into<Cow<'static, str>>,
+    ) -> Self {
+        self.output_with::<T>(name, Codec::of_artifact::<T>())
+    }
+
+    fn output_with<T: 'static>(mut self, name: impl Into<Cow<'static, str>>, codec: Codec) -> Self {
         self.spec.outputs.to_mut().push(ArtifactSpec::of::<T>(name));
+        self.codecs.push(codec);
         self
     }
 
@@ -438,6 +470,7 @@ impl FnStepBuilder {
     ) -> FnStep {
         FnStep {
             spec: self.spec,
+            codecs: self.codecs,
             run: Box::new(run),
         }
     }
@@ -450,6 +483,10 @@ impl Step for FnStep {
 
     fn run(&self, ctx: &mut StepContext<'_>) -> Result<(), StepError> {
         (self.run)(ctx)
+    }
+
+    fn codecs(&self) -> Vec<Codec> {
+        self.codecs.clone()
     }
 }
 

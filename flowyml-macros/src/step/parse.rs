@@ -241,6 +241,12 @@ pub fn parse_step(args: TokenStream, func: &syn::ItemFn) -> syn::Result<StepMode
         .name
         .as_ref()
         .map_or_else(|| sig.ident.to_string(), LitStr::value);
+    if let (Some(fallback), None) = (&args.fallback, gpu_param) {
+        errors.push(
+            fallback,
+            "`fallback` names the CPU version of a GPU step: add `gpu` and a `&Gpu` parameter, or remove `fallback`",
+        );
+    }
     errors.finish()?;
     Ok(StepModel {
         fingerprint: *blake3::hash(func.to_token_stream().to_string().as_bytes()).as_bytes(),

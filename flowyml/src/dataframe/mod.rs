@@ -208,3 +208,57 @@ impl Iterator for FrameBatches {
 impl ExactSizeIterator for FrameBatches {}
 
 impl std::iter::FusedIterator for FrameBatches {}
+
+impl crate::artifact::ArtifactCodec for DataFrame {
+    fn encode(&self) -> Result<Vec<u8>> {
+        encode_ipc(self)
+    }
+
+    fn decode(bytes: &[u8]) -> Result<Self> {
+        decode_ipc(bytes)
+    }
+}
+
+/// A pipeline step that optimizes the frame `input` into `output` with the
+/// default (lossless) options; its record notes the report's totals and
+/// every changed column. Frames are shared by `Arc`, never copied, and
+/// cached as Arrow IPC by incremental runs.
+///
+/// ```
+/// use flowyml::Pipeline;
+/// use flowyml::dataframe::{optimize_step, polars::prelude::*};
+///
+/// let raw = df!("id" => (0..1000i64).collect::<Vec<_>>())?;
+/// let mut pipeline = Pipeline::new("shrink");
+/// pipeline.input_artifact("raw", raw).add_step(optimize_step("raw", "small"));
+/// let result = pipeline.run()?;
+/// assert_eq!(result.get::<DataFrame>("small")?.column("id")?.dtype(), &DataType::UInt16);
+/// assert!(result.step("optimize_raw").expect("ran").notes[0].contains("bytes"));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn optimize_step(input: &str, output: &str) -> crate::step::FnStep {
+    crate::step::FnStep::builder(format!("optimize_{input}"))
+        .version(concat!("optimize_dataframe ", env!("CARGO_PKG_VERSION")))
+        .input::<DataFrame>(input.to_owned())
+        .artifact_output::<DataFrame>(output.to_owned())
+        .build(|ctx| {
+            let frame = ctx.input::<DataFrame>(0)?;
+            let (optimized, report) = optimize_dataframe_with(frame, &OptimizeOptions::default())
+                .map_err(crate::step::StepError::new)?;
+            ctx.note(format!(
+                "optimized {} rows from {} to {} bytes ({:.1}% saved)",
+                report.rows,
+                report.bytes_before,
+                report.bytes_after,
+                100.0 * (1.0 - report.ratio())
+            ));
+            for column in report.columns.iter().filter(|c| c.outcome.is_changed()) {
+                ctx.note(format!(
+                    "{}: {} -> {}",
+                    column.name, column.dtype_before, column.dtype_after
+                ));
+            }
+            ctx.set_output(0, optimized);
+            Ok(())
+        })
+}
