@@ -581,7 +581,7 @@ mod steps {
         )
     }
 
-    pub fn add_one_cpu(x: &Vec<u32>) -> flowyml::Result<Vec<u32>> {
+    pub fn add_one_cpu(x: &[u32]) -> flowyml::Result<Vec<u32>> {
         Ok(x.iter().map(|v| v + 1).collect())
     }
 

@@ -28,6 +28,9 @@ use incremental::{CachedStep, StepCache};
 pub use result::{PipelineResult, RerunReason, StepRecord, StepStatus};
 use scheduler::Outcome;
 
+/// A per-run resource, with the test of which steps use it.
+type OpenedResource = (fn(&crate::step::StepSpec) -> bool, Arc<dyn RunResource>);
+
 /// An artifact given to the pipeline at run time.
 pub(crate) struct RuntimeInput {
     pub name: String,
@@ -189,10 +192,7 @@ impl Pipeline {
 
     /// Opens the per-run resources some step wants (the GPU once, shared by
     /// every GPU step of the run).
-    fn open_resources(
-        &self,
-        resources: &mut Resources,
-    ) -> Vec<(fn(&crate::step::StepSpec) -> bool, Arc<dyn RunResource>)> {
+    fn open_resources(&self, resources: &mut Resources) -> Vec<OpenedResource> {
         let mut opened = Vec::new();
         for provider in inventory::iter::<ResourceProvider> {
             if !self.steps.iter().any(|s| (provider.wanted)(s.spec())) {
