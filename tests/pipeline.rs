@@ -430,3 +430,24 @@ fn step_functions_do_not_shadow_bindings_and_plain_functions_are_refused() -> fl
     assert!(err.contains("`pipeline::not_a_step` is not a step: annotate the function with `#[step(outputs = [..])]`"), "{err}");
     Ok(())
 }
+
+type ParseResult<T> = Result<T, String>;
+
+#[step(outputs = ["port"])]
+fn parse_port(text: &String) -> ParseResult<u16> {
+    text.parse().map_err(|e| format!("port {text:?}: {e}"))
+}
+
+#[test]
+fn result_aliases_are_fallible_steps() -> flowyml::Result<()> {
+    let mut p = Pipeline::new("alias");
+    p.add_step(parse_port).input("text", "8080".to_owned());
+    assert_eq!(*p.run()?.get::<u16>("port")?, 8080);
+    p.input("text", "http".to_owned());
+    let err = p.run().unwrap_err().to_string();
+    assert_eq!(
+        err,
+        "pipeline `alias`: step `parse_port` failed: port \"http\": invalid digit found in string"
+    );
+    Ok(())
+}

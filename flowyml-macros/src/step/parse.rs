@@ -76,10 +76,12 @@ fn is_gpu_context(ty: &Type) -> bool {
     matches!(ty, Type::Reference(r) if last_segment(&r.elem).is_some_and(|s| s.ident == "Gpu"))
 }
 
-/// `Result<T, ..>` → `Some(T)`.
+/// `Result<T, ..>` → `Some(T)`. Aliases count when their name ends in
+/// `Result` (`io::Result<T>`, `PolarsResult<T>`, `anyhow::Result<T>`): a
+/// macro sees names, not what they resolve to.
 fn result_ok_type(ty: &Type) -> Option<Type> {
     let seg = last_segment(ty)?;
-    if seg.ident != "Result" {
+    if !seg.ident.to_string().ends_with("Result") {
         return None;
     }
     let PathArguments::AngleBracketed(args) = &seg.arguments else {
