@@ -87,6 +87,9 @@ pub struct Pipeline {
     keep_going: bool,
     no_gpu: bool,
     cache: Option<StepCache>,
+    /// The validated plan, kept between runs until a step or an input is
+    /// added (a rerun does no name resolution).
+    plan: OnceLock<Arc<plan::Plan>>,
 }
 
 impl Pipeline {
@@ -100,6 +103,7 @@ impl Pipeline {
             keep_going: false,
             no_gpu: false,
             cache: None,
+            plan: OnceLock::new(),
         }
     }
 
@@ -116,6 +120,7 @@ impl Pipeline {
 
     /// Adds a shared step (e.g. one kept in a registry).
     pub fn add_shared_step(&mut self, step: Arc<dyn Step>) -> &mut Self {
+        self.plan = OnceLock::new();
         self.codecs.push(step.codecs());
         self.steps.push(step);
         self
@@ -171,6 +176,7 @@ impl Pipeline {
         codec: Codec,
         fixed: Option<Fingerprint>,
     ) -> &mut Self {
+        self.plan = OnceLock::new();
         self.inputs.retain(|i| i.name != name);
         self.inputs.push(RuntimeInput {
             name,
@@ -283,7 +289,15 @@ impl Pipeline {
     /// # Errors
     /// [`Error::InvalidPipeline`] listing every problem found.
     pub fn validate(&self) -> Result<()> {
-        plan::Plan::build(&self.name, &self.steps, &self.inputs).map(drop)
+        self.plan().map(drop)
+    }
+
+    fn plan(&self) -> Result<Arc<plan::Plan>> {
+        if let Some(plan) = self.plan.get() {
+            return Ok(Arc::clone(plan));
+        }
+        let plan = Arc::new(plan::Plan::build(&self.name, &self.steps, &self.inputs)?);
+        Ok(Arc::clone(self.plan.get_or_init(|| plan)))
     }
 
     /// Runs the pipeline on a shared executor with one worker per core.
@@ -310,7 +324,7 @@ impl Pipeline {
     /// [`Error::StepFailed`] naming the first failed step, with the full
     /// result (which steps ran, failed, were skipped) inside.
     pub fn run_with(&self, executor: &ParallelExecutor) -> Result<PipelineResult> {
-        let plan = plan::Plan::build(&self.name, &self.steps, &self.inputs)?;
+        let plan = self.plan()?;
         let started = Instant::now();
         let slots: Vec<OnceLock<Artifact>> = plan.slots.iter().map(|_| OnceLock::new()).collect();
         for (slot, info) in plan.slots.iter().enumerate() {
@@ -413,7 +427,7 @@ impl Pipeline {
 
     fn finish(
         &self,
-        plan: &plan::Plan,
+        plan: &Arc<plan::Plan>,
         slots: Vec<OnceLock<Artifact>>,
         timings: Vec<Option<scheduler::Timing>>,
         started: Instant,
@@ -449,21 +463,14 @@ impl Pipeline {
                 }
             })
             .collect();
-        let artifacts = plan
-            .slots
-            .iter()
-            .zip(slots)
-            .filter_map(|(info, slot)| {
-                slot.into_inner()
-                    .map(|a| (info.name.clone(), (a, info.type_name.clone())))
-            })
-            .collect();
+        let artifacts = slots.into_iter().map(OnceLock::into_inner).collect();
         let result = PipelineResult {
             pipeline: self.name.clone(),
             workers,
             duration: started.elapsed(),
             steps,
             artifacts,
+            plan: Arc::clone(plan),
         };
         let first_failure = plan
             .order

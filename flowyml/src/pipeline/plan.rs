@@ -48,6 +48,8 @@ pub(crate) struct Plan {
     pub roots: Vec<usize>,
     /// A topological order of the steps.
     pub order: Vec<usize>,
+    /// Slot of each artifact name, for results.
+    pub slot_by_name: HashMap<String, usize>,
 }
 
 impl Plan {
@@ -187,11 +189,16 @@ impl Plan {
         let roots = (0..planned.len())
             .filter(|&i| planned[i].waits_for == 0)
             .collect();
+        let slot_by_name = slot_of
+            .into_iter()
+            .map(|(name, slot)| (name.to_owned(), slot))
+            .collect();
         Ok(Plan {
             slots,
             steps: planned,
             roots,
             order,
+            slot_by_name,
         })
     }
 }

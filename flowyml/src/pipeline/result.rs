@@ -1,12 +1,13 @@
 //! What a run produced: every artifact, and for each step its status,
 //! timing and worker.
 
-use std::collections::HashMap;
 use std::fmt;
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde::Serialize;
 
+use super::plan::Plan;
 use crate::artifact::Artifact;
 use crate::error::{Error, Result};
 
@@ -104,8 +105,12 @@ pub struct PipelineResult {
     pub duration: Duration,
     /// One record per step, in the order the steps were added.
     pub steps: Vec<StepRecord>,
+    /// Each slot's artifact, where it was produced.
     #[serde(skip)]
-    pub(crate) artifacts: HashMap<String, (Artifact, String)>,
+    pub(crate) artifacts: Vec<Option<Artifact>>,
+    /// Names and types of the slots (shared with the pipeline).
+    #[serde(skip)]
+    pub(crate) plan: Arc<Plan>,
 }
 
 impl PipelineResult {
@@ -115,28 +120,37 @@ impl PipelineResult {
     /// [`Error::UnknownArtifact`] (with a suggestion) if no artifact has
     /// that name, [`Error::ArtifactType`] if it has another type.
     pub fn get<T: 'static>(&self, name: &str) -> Result<&T> {
-        let (artifact, type_name) =
-            self.artifacts
-                .get(name)
-                .ok_or_else(|| Error::UnknownArtifact {
-                    name: name.to_owned(),
-                    hint: crate::suggest::did_you_mean(
-                        name,
-                        self.artifacts.keys().map(String::as_str),
-                    ),
-                })?;
+        let slot = self.slot(name).ok_or_else(|| Error::UnknownArtifact {
+            name: name.to_owned(),
+            hint: crate::suggest::did_you_mean(name, self.names()),
+        })?;
+        let artifact = self.artifacts[slot]
+            .as_ref()
+            .ok_or_else(|| Error::UnknownArtifact {
+                name: name.to_owned(),
+                hint: "; it was not produced: its step failed or was skipped".to_owned(),
+            })?;
         artifact
             .downcast_ref::<T>()
             .ok_or_else(|| Error::ArtifactType {
                 name: name.to_owned(),
                 expected: std::any::type_name::<T>().to_owned(),
-                found: type_name.clone(),
+                found: self.plan.slots[slot].type_name.clone(),
             })
+    }
+
+    fn slot(&self, name: &str) -> Option<usize> {
+        self.plan.slot_by_name.get(name).copied()
+    }
+
+    fn names(&self) -> impl Iterator<Item = &str> {
+        self.plan.slots.iter().map(|s| s.name.as_str())
     }
 
     /// The artifact `name`, shared.
     pub fn artifact(&self, name: &str) -> Option<&Artifact> {
-        self.artifacts.get(name).map(|(a, _)| a)
+        self.slot(name)
+            .and_then(|slot| self.artifacts[slot].as_ref())
     }
 
     /// The record of step `name`.
