@@ -24,8 +24,8 @@
 //! shared by `Arc`; nothing is copied.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::sync::OnceLock;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use super::plan::Plan;
@@ -58,14 +58,40 @@ pub(crate) struct Timing {
     pub worker: Option<usize>,
 }
 
+/// A step's record while the run is going: plain atomics written once by
+/// the step's worker (cheaper than a `OnceLock` per step, which costs a
+/// `Once` initialisation), and the rare parts (an error, a reason, notes)
+/// beside them.
+#[derive(Default)]
+struct Record {
+    /// 0 until the step ran; then its status code, with the worker index
+    /// plus one above the low byte.
+    state: AtomicU64,
+    start_ns: AtomicU64,
+    duration_ns: AtomicU64,
+}
+
+struct Extra {
+    error: Option<String>,
+    reason: Option<RerunReason>,
+    notes: Vec<String>,
+}
+
 struct Shared<'a, F> {
     plan: &'a Plan,
     exec: &'a F,
     waiting: Vec<AtomicUsize>,
-    records: Vec<OnceLock<Timing>>,
+    records: Vec<Record>,
+    extras: Mutex<Vec<(usize, Extra)>>,
     abort: AtomicBool,
     keep_going: bool,
     origin: Instant,
+}
+
+const STATUSES: [StepStatus; 3] = [StepStatus::Ran, StepStatus::Cached, StepStatus::Failed];
+
+fn nanos(d: Duration) -> u64 {
+    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
 }
 
 /// Runs every step of `plan` on `pool`, calling `exec(step)` for each once
@@ -87,7 +113,8 @@ where
             .iter()
             .map(|s| AtomicUsize::new(s.waits_for))
             .collect(),
-        records: plan.steps.iter().map(|_| OnceLock::new()).collect(),
+        records: plan.steps.iter().map(|_| Record::default()).collect(),
+        extras: Mutex::new(Vec::new()),
         abort: AtomicBool::new(false),
         keep_going,
         origin: Instant::now(),
@@ -98,11 +125,36 @@ where
             scope.spawn(move |scope| run_from(scope, shared, root));
         }
     });
-    shared
+    // The scope has joined every worker: their writes are visible here.
+    let mut timings: Vec<Option<Timing>> = shared
         .records
-        .into_iter()
-        .map(OnceLock::into_inner)
-        .collect()
+        .iter()
+        .map(|r| {
+            let state = r.state.load(Ordering::Relaxed);
+            (state != 0).then(|| Timing {
+                status: STATUSES[(state & 0xff) as usize - 1],
+                error: None,
+                reason: None,
+                notes: Vec::new(),
+                start: Duration::from_nanos(r.start_ns.load(Ordering::Relaxed)),
+                duration: Duration::from_nanos(r.duration_ns.load(Ordering::Relaxed)),
+                worker: match state >> 8 {
+                    0 => None,
+                    w => usize::try_from(w - 1).ok(),
+                },
+            })
+        })
+        .collect();
+    let extras = shared
+        .extras
+        .into_inner()
+        .unwrap_or_else(PoisonError::into_inner);
+    for (step, extra) in extras {
+        if let Some(t) = &mut timings[step] {
+            (t.error, t.reason, t.notes) = (extra.error, extra.reason, extra.notes);
+        }
+    }
+    timings
 }
 
 /// Runs `step`, then keeps running one newly ready dependent on this
@@ -155,14 +207,32 @@ where
         Outcome::Failed(message) => (StepStatus::Failed, Some(message), None, Vec::new()),
     };
     let ok = status != StepStatus::Failed;
-    let _ = shared.records[step].set(Timing {
-        status,
-        error,
-        reason,
-        notes,
-        start: started - shared.origin,
-        duration: finished - started,
-        worker: rayon::current_thread_index(),
-    });
+    if error.is_some() || reason.is_some() || !notes.is_empty() {
+        shared
+            .extras
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push((
+                step,
+                Extra {
+                    error,
+                    reason,
+                    notes,
+                },
+            ));
+    }
+    let record = &shared.records[step];
+    record
+        .start_ns
+        .store(nanos(started - shared.origin), Ordering::Relaxed);
+    record
+        .duration_ns
+        .store(nanos(finished - started), Ordering::Relaxed);
+    let code = STATUSES
+        .iter()
+        .position(|s| *s == status)
+        .map_or(0, |i| i as u64 + 1);
+    let worker = rayon::current_thread_index().map_or(0, |w| w as u64 + 1);
+    record.state.store(code | (worker << 8), Ordering::Relaxed);
     ok
 }
