@@ -205,23 +205,13 @@ fn execute(cli: Cli, out: &mut dyn Write) -> Result<()> {
                 Some(n) => ParallelExecutor::new(n)?,
                 None => ParallelExecutor::with_available_parallelism()?,
             };
-            let (result, failure) = match pipeline.run_with(&executor) {
-                Ok(result) => (result, None),
-                Err(Error::StepFailed {
-                    result,
-                    pipeline,
-                    step,
-                    message,
-                }) => {
-                    let failure = Error::StepFailed {
-                        result: result.clone(),
-                        pipeline,
-                        step,
-                        message,
-                    };
-                    (*result, Some(failure))
-                }
-                Err(e) => return Err(e),
+            // A failed run still prints what it did: its result is inside
+            // the error.
+            let outcome = pipeline.run_with(&executor);
+            let result = match &outcome {
+                Ok(result) => result,
+                Err(Error::StepFailed { result, .. }) => &**result,
+                Err(_) => return outcome.map(drop),
             };
             if let Some(path) = trace {
                 std::fs::write(&path, result.chrome_trace()).map_err(|e| Error::io(path, e))?;
@@ -231,9 +221,7 @@ fn execute(cli: Cli, out: &mut dyn Write) -> Result<()> {
             } else {
                 write!(out, "{}", result.summary()).map_err(io)?;
             }
-            if let Some(failure) = failure {
-                return Err(failure);
-            }
+            outcome.map(drop)?;
         }
         Command::Graph { pipeline, format } => {
             let pipeline = registry::pipeline(&pipeline)?;

@@ -43,18 +43,11 @@ impl ArtifactStore {
     }
 
     pub(super) fn mark_used_if_present(&self, hash: &Fingerprint) -> Result<bool> {
-        let db = lock(&self.db);
-        let known = db
-            .conn
-            .prepare_cached("SELECT 1 FROM artifacts WHERE hash = ?1")
-            .and_then(|mut s| s.exists([hash.to_hex()]))
-            .map_err(|e| db.err(e))?;
-        drop(db);
-        if known && self.artifact_path(hash).exists() {
+        let present = self.contains(hash)?;
+        if present {
             self.touch_artifact(*hash)?;
-            return Ok(true);
         }
-        Ok(false)
+        Ok(present)
     }
 
     /// Writes `value`'s encoding to a temporary file, hashed and (if
