@@ -3,7 +3,7 @@
 
 use std::collections::HashSet;
 use std::io::{BufRead, BufReader, Write};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
@@ -613,12 +613,10 @@ fn external_files_are_fingerprinted_by_content() -> Result {
 const KILL_CHILD: &str = "FLOWYML_TEST_KILL_CHILD_DIR";
 const CONCURRENT_CHILD: &str = "FLOWYML_TEST_CONCURRENT_CHILD_DIR";
 
-/// Runs this test binary's test `name` as a child process with `env` set.
+/// Runs this module's test `name` as a child process with `env` set.
 fn child(name: &str, env: (&str, &std::path::Path)) -> Command {
-    let mut cmd = Command::new(std::env::current_exe().unwrap());
-    cmd.args(["--exact", name, "--nocapture", "--test-threads=1"])
-        .env(env.0, env.1)
-        .stdout(Stdio::piped());
+    let mut cmd = crate::rerun_test(module_path!(), name);
+    cmd.env(env.0, env.1);
     cmd
 }
 

@@ -1,7 +1,6 @@
 //! Incremental pipelines: rerun only what changed, in memory and across
 //! processes, never serve stale or corrupt data.
 
-use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use flowyml::pipeline::{RerunReason, StepStatus};
@@ -280,15 +279,8 @@ fn child_process() -> flowyml::Result<()> {
 }
 
 fn spawn_child(dir: &std::path::Path) -> std::process::Child {
-    Command::new(std::env::current_exe().expect("test binary"))
-        .args([
-            "--exact",
-            "child_process",
-            "--nocapture",
-            "--test-threads=1",
-        ])
+    crate::rerun_test(module_path!(), "child_process")
         .env("FLOWYML_CHILD", dir)
-        .stdout(std::process::Stdio::piped())
         .spawn()
         .expect("spawn child")
 }

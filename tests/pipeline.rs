@@ -427,7 +427,7 @@ fn step_functions_do_not_shadow_bindings_and_plain_functions_are_refused() -> fl
 
     p.add_step(not_a_step);
     let err = p.validate().unwrap_err().to_string();
-    assert!(err.contains("`pipeline::not_a_step` is not a step: annotate the function with `#[step(outputs = [..])]`"), "{err}");
+    assert!(err.contains("`integration::pipeline::not_a_step` is not a step: annotate the function with `#[step(outputs = [..])]`"), "{err}");
     Ok(())
 }
 
