@@ -7,9 +7,11 @@ use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
 use flowyml::incremental::StoreOptions;
 use flowyml::step::FnStep;
 use flowyml::{ParallelExecutor, Pipeline};
-use flowyml_workspace::SplitMix64;
+use flowyml_workspace::{SplitMix64, busy_work};
 
-fn pipeline_of(steps: usize) -> Pipeline {
+/// `steps` steps in a random DAG, each summing its inputs after `work_us`
+/// microseconds of CPU work.
+fn pipeline_of(steps: usize, work_us: u64) -> Pipeline {
     let mut rng = SplitMix64::new(11);
     let mut p = Pipeline::new("incremental-bench");
     for i in 0..steps {
@@ -30,6 +32,9 @@ fn pipeline_of(steps: usize) -> Pipeline {
             let sum = (0..n)
                 .map(|j| ctx.input::<u64>(j).copied())
                 .sum::<Result<u64, _>>()?;
+            // Nothing depends on the work's value: the output stays the
+            // same for every amount of work.
+            black_box(busy_work(work_us));
             ctx.set_output(0, sum.wrapping_add(1));
             Ok(())
         }));
@@ -37,32 +42,43 @@ fn pipeline_of(steps: usize) -> Pipeline {
     p
 }
 
+/// In memory, with no-op steps (the rerun is then mostly scheduling, so
+/// the ratio is at its worst) and with steps of 50 µs of work.
 fn in_memory(c: &mut Criterion) {
     let executor = ParallelExecutor::new(2).expect("pool");
-    let mut group = c.benchmark_group("incremental_10k_steps_in_memory");
-    group.sample_size(10);
-    group.bench_function("first_run", |b| {
-        b.iter_batched(
-            || {
-                let mut p = pipeline_of(10_000);
-                p.incremental();
-                p
-            },
-            |p| black_box(p.run_with(&executor).expect("runs").steps.len()),
-            BatchSize::PerIteration,
-        )
-    });
-    let mut warm = pipeline_of(10_000);
-    warm.incremental();
-    warm.run_with(&executor).expect("runs");
-    group.bench_function("no_change_rerun", |b| {
-        b.iter(|| black_box(warm.run_with(&executor).expect("runs").steps.len()))
-    });
-    let plain = pipeline_of(10_000);
-    group.bench_function("no_cache", |b| {
-        b.iter(|| black_box(plain.run_with(&executor).expect("runs").steps.len()))
-    });
-    group.finish();
+    for work_us in [0, 50] {
+        let mut group = c.benchmark_group(format!("incremental_10k_steps_{work_us}us_in_memory"));
+        group.sample_size(10);
+        group.bench_function("first_run", |b| {
+            b.iter_batched(
+                || {
+                    let mut p = pipeline_of(10_000, work_us);
+                    p.incremental().validate().expect("valid");
+                    p
+                },
+                // The pipeline is returned so that its drop is not timed;
+                // validated above, so that both runs use a cached plan.
+                |p| {
+                    black_box(p.run_with(&executor).expect("runs").steps.len());
+                    p
+                },
+                BatchSize::PerIteration,
+            )
+        });
+        let mut warm = pipeline_of(10_000, work_us);
+        warm.incremental();
+        warm.run_with(&executor).expect("runs");
+        group.bench_function("no_change_rerun", |b| {
+            b.iter(|| black_box(warm.run_with(&executor).expect("runs").steps.len()))
+        });
+        if work_us == 0 {
+            let plain = pipeline_of(10_000, 0);
+            group.bench_function("no_cache", |b| {
+                b.iter(|| black_box(plain.run_with(&executor).expect("runs").steps.len()))
+            });
+        }
+        group.finish();
+    }
 }
 
 fn on_disk(c: &mut Criterion) {
@@ -79,7 +95,7 @@ fn on_disk(c: &mut Criterion) {
             || {
                 let fresh = dir.path().join("cold");
                 let _ = std::fs::remove_dir_all(&fresh);
-                let mut p = pipeline_of(1_000);
+                let mut p = pipeline_of(1_000, 0);
                 p.cache_dir_with(&fresh, options.clone()).expect("store");
                 p
             },
@@ -90,14 +106,14 @@ fn on_disk(c: &mut Criterion) {
     // A new pipeline value per iteration: nothing in memory, all from disk,
     // as in a new process.
     let warm_dir = dir.path().join("warm");
-    let mut warm = pipeline_of(1_000);
+    let mut warm = pipeline_of(1_000, 0);
     warm.cache_dir_with(&warm_dir, options.clone())
         .expect("store");
     warm.run_with(&executor).expect("runs");
     group.bench_function("no_change_rerun_new_process", |b| {
         b.iter_batched(
             || {
-                let mut p = pipeline_of(1_000);
+                let mut p = pipeline_of(1_000, 0);
                 p.cache_dir_with(&warm_dir, options.clone()).expect("store");
                 p
             },

@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
 use flowyml::step::FnStep;
 use flowyml::{ParallelExecutor, Pipeline};
-use flowyml_workspace::SplitMix64;
+use flowyml_workspace::{SplitMix64, busy_work};
 
 const STEPS: usize = 10_000;
 
@@ -123,14 +123,6 @@ fn overhead(c: &mut Criterion) {
     }
 }
 
-fn busy(ms_of_work: u64) -> u64 {
-    let mut x = ms_of_work;
-    for i in 0..ms_of_work * 350_000 {
-        x = x.wrapping_mul(6364136223846793005).wrapping_add(i);
-    }
-    x
-}
-
 fn speedup(c: &mut Criterion) {
     let executor = ParallelExecutor::new(2).expect("pool");
     let mut pipeline = Pipeline::new("eight");
@@ -139,7 +131,7 @@ fn speedup(c: &mut Criterion) {
             FnStep::builder(format!("work{i}"))
                 .output::<u64>(format!("r{i}"))
                 .build(|ctx| {
-                    ctx.set_output(0, busy(20));
+                    ctx.set_output(0, busy_work(20_000));
                     Ok(())
                 }),
         );
@@ -152,7 +144,7 @@ fn speedup(c: &mut Criterion) {
     group.bench_function("sequential", |b| {
         b.iter_batched(
             || (),
-            |()| black_box((0..8).map(|_| busy(20)).sum::<u64>()),
+            |()| black_box((0..8).map(|_| busy_work(20_000)).sum::<u64>()),
             BatchSize::SmallInput,
         )
     });

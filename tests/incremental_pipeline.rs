@@ -137,7 +137,7 @@ fn bodies_differing_by_one_token_have_different_code_fingerprints() {
     let fp = |name: &str| {
         specs
             .iter()
-            .find(|s| s.name == name)
+            .find(|s| &*s.name == name)
             .map(|s| s.code_fingerprint)
             .expect("registered")
     };

@@ -39,7 +39,7 @@ fn steps_are_registered_with_their_signature() {
     let specs = flowyml::registry::steps();
     let spec = specs
         .iter()
-        .find(|s| s.name == "describe")
+        .find(|s| &*s.name == "describe")
         .expect("registered");
     assert!(spec.module_path.ends_with("pipeline"));
     assert_eq!(spec.inputs.len(), 1);
@@ -58,7 +58,7 @@ fn steps_are_registered_with_their_signature() {
     assert_eq!(outputs, vec![("mean", "f64"), ("count", "usize")]);
     let spec = specs
         .iter()
-        .find(|s| s.name == "scale")
+        .find(|s| &*s.name == "scale")
         .expect("registered");
     assert!(
         !spec.inputs[0].type_name.starts_with('&'),

@@ -130,7 +130,9 @@ impl ParallelExecutor {
         F: Fn(T) -> R + Sync + Send,
     {
         let items: Vec<T> = items.into_iter().collect();
-        self.pool.install(|| items.into_par_iter().map(f).collect())
+        let min_len = self.min_len(items.len());
+        self.pool
+            .install(|| items.into_par_iter().with_min_len(min_len).map(f).collect())
     }
 
     /// Like [`map`](Self::map) for a fallible `f`: every task runs, and the
@@ -158,9 +160,11 @@ impl ParallelExecutor {
         F: Fn(T) -> Result<R, E> + Sync + Send,
     {
         let items: Vec<T> = items.into_iter().collect();
+        let min_len = self.min_len(items.len());
         let outcomes: Vec<Result<R>> = self.pool.install(|| {
             items
                 .into_par_iter()
+                .with_min_len(min_len)
                 .enumerate()
                 .map(|(i, item)| {
                     let task = || format!("#{i}");
@@ -173,6 +177,14 @@ impl ParallelExecutor {
                 .collect()
         });
         outcomes.into_iter().collect()
+    }
+
+    /// The fewest items a piece of `len` items may hold. Rayon splits a
+    /// piece again whenever it is stolen, down to single items, where the
+    /// hand-off of a tiny task costs more than the task; eight pieces per
+    /// worker still balance uneven tasks.
+    fn min_len(&self, len: usize) -> usize {
+        (len / (self.max_workers() * 8)).max(1)
     }
 
     /// Waits for every handle; the results keep their keys.

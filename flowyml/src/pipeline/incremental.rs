@@ -23,9 +23,10 @@
 //! the run history. A step with an output that cannot be stored stays in
 //! memory only, and its record says so.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::path::Path;
-use std::sync::{Mutex, OnceLock, PoisonError};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Mutex, OnceLock, PoisonError, RwLock, RwLockReadGuard};
 use std::time::{Duration, Instant};
 
 use crate::artifact::{Artifact, Codec};
@@ -42,16 +43,38 @@ struct MemoryEntry {
     outputs: Vec<(Artifact, Fingerprint)>,
 }
 
+/// What the cache keeps of one step, at the step's index in the pipeline
+/// (steps are only ever appended, so an index names one step for good).
+#[derive(Default)]
+struct StepEntry {
+    /// The key of the fields fixed when the step was built (name, code,
+    /// options), hashed once; a run extends it with the inputs.
+    base: OnceLock<Fingerprint>,
+    /// The step's latest outputs in this process. A lock per step, so that
+    /// workers checking different steps never wait on each other.
+    latest: Mutex<Option<MemoryEntry>>,
+}
+
 /// A pipeline's cache: memory, and optionally a store on disk.
 pub(crate) struct StepCache {
-    memory: Mutex<HashMap<String, MemoryEntry>>,
+    entries: RwLock<Vec<StepEntry>>,
     invalidated: Mutex<HashSet<String>>,
+    /// Whether `invalidated` may hold anything: spares every step of a run
+    /// the lock when nothing was invalidated, the common case.
+    any_invalidated: AtomicBool,
     store: Option<ArtifactStore>,
     files: FileFingerprints,
 }
 
+/// A run's view of the cache, holding the step table for the whole run.
+pub(crate) struct Session<'c> {
+    cache: &'c StepCache,
+    entries: RwLockReadGuard<'c, Vec<StepEntry>>,
+}
+
 /// One step's view of a cached run.
 pub(crate) struct CachedStep<'a> {
+    pub index: usize,
     pub spec: &'a StepSpec,
     pub codecs: &'a [Codec],
     pub inputs: &'a [usize],
@@ -67,8 +90,9 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 impl StepCache {
     pub fn in_memory() -> Self {
         StepCache {
-            memory: Mutex::default(),
+            entries: RwLock::default(),
             invalidated: Mutex::default(),
+            any_invalidated: AtomicBool::new(false),
             store: None,
             files: FileFingerprints::new(),
         }
@@ -87,14 +111,58 @@ impl StepCache {
 
     pub fn invalidate(&self, step: &str) {
         lock(&self.invalidated).insert(step.to_owned());
+        self.any_invalidated.store(true, Ordering::Release);
     }
 
+    /// The cache for one run of a pipeline of `steps` steps.
+    pub fn session(&self, steps: usize) -> Session<'_> {
+        let grow = self
+            .entries
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .len()
+            < steps;
+        if grow {
+            let mut entries = self.entries.write().unwrap_or_else(PoisonError::into_inner);
+            let missing = steps.saturating_sub(entries.len());
+            entries.extend(std::iter::repeat_with(StepEntry::default).take(missing));
+        }
+        Session {
+            cache: self,
+            entries: self.entries.read().unwrap_or_else(PoisonError::into_inner),
+        }
+    }
+
+    /// Whether `step` was invalidated since it last ran; forgets it.
+    fn take_invalidation(&self, step: &str) -> bool {
+        if !self.any_invalidated.load(Ordering::Acquire) {
+            return false;
+        }
+        let mut set = lock(&self.invalidated);
+        let hit = set.remove(step);
+        if set.is_empty() {
+            self.any_invalidated.store(false, Ordering::Release);
+        }
+        hit
+    }
+}
+
+impl Session<'_> {
     fn key(&self, step: &CachedStep<'_>) -> Result<Fingerprint, String> {
         let spec = step.spec;
-        let mut key = KeyBuilder::new(&spec.name)
-            .code(Fingerprint::from_bytes(spec.code_fingerprint))
-            .option("gpu", &spec.gpu)
-            .map_err(|e| e.to_string())?;
+        let base = &self.entries[step.index].base;
+        let base = match base.get() {
+            Some(base) => *base,
+            None => {
+                let key = KeyBuilder::new(&spec.name)
+                    .code(Fingerprint::from_bytes(spec.code_fingerprint))
+                    .option("gpu", &spec.gpu)
+                    .map_err(|e| e.to_string())?
+                    .finish();
+                *base.get_or_init(|| key)
+            }
+        };
+        let mut key = KeyBuilder::extend(base);
         for (input, &slot) in spec.inputs.iter().zip(step.inputs) {
             let fp = step.fingerprints[slot]
                 .get()
@@ -102,9 +170,9 @@ impl StepCache {
             key = key.input(&input.name, *fp);
         }
         for path in spec.watch.iter() {
-            let fp = match &self.store {
+            let fp = match &self.cache.store {
                 Some(store) => store.file_fingerprint(Path::new(path)),
-                None => self.files.fingerprint(Path::new(path)),
+                None => self.cache.files.fingerprint(Path::new(path)),
             }
             .map_err(|e| format!("watched file `{path}`: {e}"))?;
             key = key.input(&format!("file:{path}"), fp);
@@ -126,33 +194,33 @@ impl StepCache {
         };
         let name = step.spec.name.as_ref();
         let code = Fingerprint::from_bytes(step.spec.code_fingerprint);
-        let invalidated = lock(&self.invalidated).remove(name);
+        let invalidated = self.cache.take_invalidation(name);
         let mut reason = if invalidated {
             RerunReason::Invalidated
         } else {
             RerunReason::NoEntry
         };
         if !invalidated {
-            let memory = lock(&self.memory);
-            match memory.get(name) {
+            let latest = lock(&self.entries[step.index].latest);
+            match &*latest {
                 Some(entry) if entry.key == key => {
                     for ((artifact, fp), &slot) in entry.outputs.iter().zip(step.outputs) {
                         let _ = step.slots[slot].set(artifact.clone());
                         let _ = step.fingerprints[slot].set(*fp);
                     }
-                    drop(memory);
-                    record(history, name, key, Vec::new(), started.elapsed(), true);
+                    drop(latest);
+                    self.record(history, name, key, Vec::new(), started.elapsed(), true);
                     return Outcome::Cached;
                 }
                 Some(entry) if entry.code != code => reason = RerunReason::CodeChanged,
                 Some(_) => reason = RerunReason::InputChanged,
                 None => {}
             }
-            drop(memory);
+            drop(latest);
             match self.load(step, key) {
                 Ok(Some(hashes)) => {
                     self.remember(step, key, code);
-                    record(history, name, key, hashes, started.elapsed(), true);
+                    self.record(history, name, key, hashes, started.elapsed(), true);
                     return Outcome::Cached;
                 }
                 Ok(None) => {}
@@ -168,7 +236,7 @@ impl StepCache {
         }
         let (hashes, notes) = self.save(step, key, duration);
         self.remember(step, key, code);
-        record(history, name, key, hashes, duration, false);
+        self.record(history, name, key, hashes, duration, false);
         Outcome::Ran {
             reason: Some(reason),
             notes,
@@ -183,7 +251,7 @@ impl StepCache {
         step: &CachedStep<'_>,
         key: Fingerprint,
     ) -> Result<Option<Vec<Fingerprint>>, ()> {
-        let Some(store) = &self.store else {
+        let Some(store) = &self.cache.store else {
             return Ok(None);
         };
         let entry = match store.lookup(&key) {
@@ -238,7 +306,7 @@ impl StepCache {
                 }
                 None => (opaque_fingerprint(key, j), None),
             };
-            if bytes.is_none() && self.store.is_some() {
+            if bytes.is_none() && self.cache.store.is_some() {
                 notes.push(format!(
                     "output `{}` (`{}`) is not serialisable: kept in memory only, recomputed by a new process",
                     spec.name, spec.type_name
@@ -247,7 +315,7 @@ impl StepCache {
             let _ = step.fingerprints[slot].set(fp);
             encoded.push(bytes);
         }
-        let Some(store) = &self.store else {
+        let Some(store) = &self.cache.store else {
             return (Vec::new(), notes);
         };
         if encoded.iter().any(Option::is_none) || encoded.len() != step.outputs.len() {
@@ -279,10 +347,29 @@ impl StepCache {
                 ))
             })
             .collect();
-        lock(&self.memory).insert(
-            step.spec.name.to_string(),
-            MemoryEntry { key, code, outputs },
-        );
+        *lock(&self.entries[step.index].latest) = Some(MemoryEntry { key, code, outputs });
+    }
+
+    /// Notes the step in the run's history, which only a store keeps.
+    fn record(
+        &self,
+        history: &Mutex<Vec<StepExecution>>,
+        step: &str,
+        key: Fingerprint,
+        outputs: Vec<Fingerprint>,
+        duration: Duration,
+        cached: bool,
+    ) {
+        if self.cache.store.is_none() {
+            return;
+        }
+        lock(history).push(StepExecution {
+            step: step.to_owned(),
+            key,
+            outputs,
+            duration,
+            cached,
+        });
     }
 }
 
@@ -293,21 +380,4 @@ fn opaque_fingerprint(key: Fingerprint, output: usize) -> Fingerprint {
         .input("producer", key)
         .bytes("output", &output.to_le_bytes())
         .finish()
-}
-
-fn record(
-    history: &Mutex<Vec<StepExecution>>,
-    step: &str,
-    key: Fingerprint,
-    outputs: Vec<Fingerprint>,
-    duration: Duration,
-    cached: bool,
-) {
-    lock(history).push(StepExecution {
-        step: step.to_owned(),
-        key,
-        outputs,
-        duration,
-        cached,
-    });
 }

@@ -345,6 +345,7 @@ impl Pipeline {
                 }
             }
         }
+        let session = self.cache.as_ref().map(|c| c.session(self.steps.len()));
         let history = Mutex::new(Vec::new());
         let run_id = match self.store() {
             Some(store) => Some(store.begin_run(&self.name)?),
@@ -391,10 +392,11 @@ impl Pipeline {
                     Err(e) => Outcome::Failed(e.0),
                 }
             };
-            match &self.cache {
+            match &session {
                 None => run(),
                 Some(cache) => {
                     let cached = CachedStep {
+                        index: i,
                         spec,
                         codecs: &self.codecs[i],
                         inputs: &planned.inputs,
@@ -406,8 +408,8 @@ impl Pipeline {
                 }
             }
         };
-        let timings = scheduler::run(executor.pool(), &plan, self.keep_going, &exec);
-        let result = self.finish(&plan, slots, timings, started, executor.max_workers());
+        let records = scheduler::run(executor.pool(), &plan, self.keep_going, &exec);
+        let result = self.finish(&plan, slots, records, started, executor.max_workers());
         if let (Some(store), Some(run)) = (self.store(), run_id) {
             let status = if result.is_ok() {
                 RunStatus::Succeeded
@@ -429,40 +431,10 @@ impl Pipeline {
         &self,
         plan: &Arc<plan::Plan>,
         slots: Vec<OnceLock<Artifact>>,
-        timings: Vec<Option<scheduler::Timing>>,
+        steps: Vec<StepRecord>,
         started: Instant,
         workers: usize,
     ) -> Result<PipelineResult> {
-        let steps: Vec<StepRecord> = self
-            .steps
-            .iter()
-            .zip(timings)
-            .map(|(step, timing)| {
-                let name = step.spec().name.to_string();
-                match timing {
-                    Some(t) => StepRecord {
-                        name,
-                        status: t.status,
-                        error: t.error,
-                        reason: t.reason,
-                        start: t.start,
-                        duration: t.duration,
-                        worker: t.worker,
-                        notes: t.notes,
-                    },
-                    None => StepRecord {
-                        name,
-                        status: StepStatus::Skipped,
-                        error: None,
-                        reason: None,
-                        start: Default::default(),
-                        duration: Default::default(),
-                        worker: None,
-                        notes: Vec::new(),
-                    },
-                }
-            })
-            .collect();
         let artifacts = slots.into_iter().map(OnceLock::into_inner).collect();
         let result = PipelineResult {
             pipeline: self.name.clone(),
@@ -477,7 +449,7 @@ impl Pipeline {
             .iter()
             .map(|&i| &result.steps[i])
             .find(|s| s.status == StepStatus::Failed)
-            .map(|s| (s.name.clone(), s.error.clone().unwrap_or_default()));
+            .map(|s| (s.name.to_string(), s.error.clone().unwrap_or_default()));
         match first_failure {
             None => Ok(result),
             Some((step, message)) => Err(Error::StepFailed {

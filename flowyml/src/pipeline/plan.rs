@@ -5,6 +5,7 @@
 
 use std::any::TypeId;
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use crate::error::{Error, Result};
 use crate::step::Step;
@@ -50,6 +51,8 @@ pub(crate) struct Plan {
     pub order: Vec<usize>,
     /// Slot of each artifact name, for results.
     pub slot_by_name: HashMap<String, usize>,
+    /// Each step's name, shared by the records of every run.
+    pub names: Vec<Arc<str>>,
 }
 
 impl Plan {
@@ -59,11 +62,7 @@ impl Plan {
     /// [`Error::InvalidPipeline`] listing every problem: duplicate step
     /// names, artifacts produced twice, missing inputs (with a suggestion),
     /// type mismatches, cycles.
-    pub fn build(
-        pipeline: &str,
-        steps: &[std::sync::Arc<dyn Step>],
-        inputs: &[RuntimeInput],
-    ) -> Result<Plan> {
+    pub fn build(pipeline: &str, steps: &[Arc<dyn Step>], inputs: &[RuntimeInput]) -> Result<Plan> {
         let mut problems = Vec::new();
         let mut slots: Vec<Slot> = Vec::new();
         let mut slot_of: HashMap<&str, usize> = HashMap::new();
@@ -199,6 +198,7 @@ impl Plan {
             roots,
             order,
             slot_by_name,
+            names: steps.iter().map(|s| Arc::from(&*s.spec().name)).collect(),
         })
     }
 }

@@ -68,7 +68,7 @@ impl fmt::Display for RerunReason {
 #[derive(Debug, Clone, Serialize)]
 pub struct StepRecord {
     /// The step's name.
-    pub name: String,
+    pub name: Arc<str>,
     /// What happened to it.
     pub status: StepStatus,
     /// Its error message, if it failed.
@@ -155,7 +155,7 @@ impl PipelineResult {
 
     /// The record of step `name`.
     pub fn step(&self, name: &str) -> Option<&StepRecord> {
-        self.steps.iter().find(|s| s.name == name)
+        self.steps.iter().find(|s| &*s.name == name)
     }
 
     /// Names of the steps with `status`.
@@ -163,7 +163,7 @@ impl PipelineResult {
         self.steps
             .iter()
             .filter(|s| s.status == status)
-            .map(|s| s.name.as_str())
+            .map(|s| &*s.name)
             .collect()
     }
 

@@ -19,17 +19,21 @@
 //! steps already running finish.
 //!
 //! # Cost
-//! Per step: two clock reads, one `catch_unwind` frame, the counter updates
-//! and one record write. Artifacts live in `OnceLock` slots written once and
-//! shared by `Arc`; nothing is copied.
+//! Per step: one clock read (a step continued inline starts when its
+//! predecessor's end was read), one `catch_unwind` frame, the counter
+//! updates and one record write. Artifacts live in `OnceLock` slots written
+//! once and shared by `Arc`; nothing is copied. After the scope, the calling
+//! thread turns the records into [`StepRecord`]s while no worker has work,
+//! so that pass allocates nothing per step (names are the plan's shared
+//! `Arc<str>`s).
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use super::plan::Plan;
-use super::result::{RerunReason, StepStatus};
+use super::result::{RerunReason, StepRecord, StepStatus};
 use crate::error::panic_message;
 
 /// What executing one step (or serving it from a cache) gave.
@@ -44,18 +48,6 @@ pub(crate) enum Outcome {
     Cached,
     /// The step returned an error.
     Failed(String),
-}
-
-/// What the scheduler records of a step.
-#[derive(Debug, Clone)]
-pub(crate) struct Timing {
-    pub status: StepStatus,
-    pub error: Option<String>,
-    pub reason: Option<RerunReason>,
-    pub notes: Vec<String>,
-    pub start: Duration,
-    pub duration: Duration,
-    pub worker: Option<usize>,
 }
 
 /// A step's record while the run is going: plain atomics written once by
@@ -95,13 +87,13 @@ fn nanos(d: Duration) -> u64 {
 }
 
 /// Runs every step of `plan` on `pool`, calling `exec(step)` for each once
-/// its inputs exist. Returns one record per step; `None` for skipped steps.
+/// its inputs exist. Returns one record per step, in the plan's order.
 pub(crate) fn run<F>(
     pool: &rayon::ThreadPool,
     plan: &Plan,
     keep_going: bool,
     exec: &F,
-) -> Vec<Option<Timing>>
+) -> Vec<StepRecord>
 where
     F: Fn(usize) -> Outcome + Sync,
 {
@@ -126,13 +118,18 @@ where
         }
     });
     // The scope has joined every worker: their writes are visible here.
-    let mut timings: Vec<Option<Timing>> = shared
+    let mut records: Vec<StepRecord> = shared
         .records
         .iter()
-        .map(|r| {
+        .zip(&plan.names)
+        .map(|(r, name)| {
             let state = r.state.load(Ordering::Relaxed);
-            (state != 0).then(|| Timing {
-                status: STATUSES[(state & 0xff) as usize - 1],
+            StepRecord {
+                name: Arc::clone(name),
+                status: match state & 0xff {
+                    0 => StepStatus::Skipped,
+                    code => STATUSES[code as usize - 1],
+                },
                 error: None,
                 reason: None,
                 notes: Vec::new(),
@@ -142,7 +139,7 @@ where
                     0 => None,
                     w => usize::try_from(w - 1).ok(),
                 },
-            })
+            }
         })
         .collect();
     let extras = shared
@@ -150,11 +147,10 @@ where
         .into_inner()
         .unwrap_or_else(PoisonError::into_inner);
     for (step, extra) in extras {
-        if let Some(t) = &mut timings[step] {
-            (t.error, t.reason, t.notes) = (extra.error, extra.reason, extra.notes);
-        }
+        let r = &mut records[step];
+        (r.error, r.reason, r.notes) = (extra.error, extra.reason, extra.notes);
     }
-    timings
+    records
 }
 
 /// Runs `step`, then keeps running one newly ready dependent on this
@@ -163,16 +159,18 @@ fn run_from<'s, F>(scope: &rayon::Scope<'s>, shared: &'s Shared<'s, F>, mut step
 where
     F: Fn(usize) -> Outcome + Sync,
 {
+    let mut started = Instant::now();
     loop {
         if shared.abort.load(Ordering::Relaxed) {
             return;
         }
-        if !execute(shared, step) {
+        let Some(finished) = execute(shared, step, started) else {
             if !shared.keep_going {
                 shared.abort.store(true, Ordering::Relaxed);
             }
             return;
-        }
+        };
+        started = finished;
         let mut next = None;
         for &d in &shared.plan.steps[step].dependents {
             // AcqRel: the producer's slot writes happen-before the consumer
@@ -190,12 +188,12 @@ where
     }
 }
 
-/// Executes one step and records it; whether it succeeded.
-fn execute<F>(shared: &Shared<'_, F>, step: usize) -> bool
+/// Executes one step, which the caller saw ready at `started`, and records
+/// it; when it finished if it succeeded.
+fn execute<F>(shared: &Shared<'_, F>, step: usize, started: Instant) -> Option<Instant>
 where
     F: Fn(usize) -> Outcome + Sync,
 {
-    let started = Instant::now();
     let outcome =
         catch_unwind(AssertUnwindSafe(|| (shared.exec)(step))).unwrap_or_else(|payload| {
             Outcome::Failed(format!("panicked: {}", panic_message(&*payload)))
@@ -234,5 +232,5 @@ where
         .map_or(0, |i| i as u64 + 1);
     let worker = rayon::current_thread_index().map_or(0, |w| w as u64 + 1);
     record.state.store(code | (worker << 8), Ordering::Relaxed);
-    ok
+    ok.then_some(finished)
 }
