@@ -11,6 +11,7 @@ use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
 use flowyml::step::FnStep;
 use flowyml::{ParallelExecutor, Pipeline};
 use flowyml_workspace::{SplitMix64, busy_work};
+use rayon::prelude::*;
 
 const STEPS: usize = 10_000;
 
@@ -140,6 +141,17 @@ fn speedup(c: &mut Criterion) {
     group.sample_size(10);
     group.bench_function("flowyml_2_workers", |b| {
         b.iter(|| black_box(pipeline.run_with(&executor).expect("runs").steps.len()))
+    });
+    // What the machine allows: the same work as a rayon parallel iterator.
+    group.bench_function("rayon_par_iter_2_workers", |b| {
+        b.iter(|| {
+            black_box(executor.pool().install(|| {
+                (0..8)
+                    .into_par_iter()
+                    .map(|_| busy_work(20_000))
+                    .sum::<u64>()
+            }))
+        })
     });
     group.bench_function("sequential", |b| {
         b.iter_batched(
