@@ -581,6 +581,8 @@ fn clear_empties_the_cache_and_keeps_the_history() -> Result {
             }],
         )?;
     }
+    // This process is alive: its unfinished run is running, not interrupted.
+    assert_eq!(store.runs()?[0].status, RunStatus::Running);
     store.finish_run(run, RunStatus::Succeeded)?;
     store.clear()?;
     let s = store.stats()?;
@@ -641,6 +643,7 @@ fn kill_child_helper() -> Result {
         &[done],
         Duration::ZERO,
     )?;
+    store.begin_run("killed")?;
     let mut w = store.writer()?;
     w.write_all(&big(5)[..2_000_000])?;
     w.flush()?;
@@ -698,6 +701,15 @@ fn sigkill_in_the_middle_of_a_write_leaves_a_usable_store() -> Result {
     assert_eq!(store.get_bytes(&entry.outputs[0])?, Some(big(3)));
     assert!(!store.contains(&Fingerprint::of_bytes(&big(5)))?);
     assert!(store.verify()?.is_empty());
+    let runs = store.runs()?;
+    assert_eq!(runs[0].pipeline, "killed");
+    if cfg!(target_os = "linux") {
+        assert_eq!(
+            runs[0].status,
+            RunStatus::Interrupted,
+            "the killed child's run"
+        );
+    }
     // And the interrupted artifact can be written now.
     let h = store.put_bytes(&big(5))?;
     assert_eq!(store.get_bytes(&h)?, Some(big(5)));

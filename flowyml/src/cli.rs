@@ -269,7 +269,7 @@ fn execute(cli: Cli, out: &mut dyn Write) -> Result<()> {
             let store = ArtifactStore::open(&cache.cache_dir)?;
             writeln!(
                 out,
-                "{:>5}  {:<20}  {:<9}  {:>12}  {:>5}  {:>6}",
+                "{:>5}  {:<20}  {:<11}  {:>12}  {:>5}  {:>6}",
                 "run", "pipeline", "status", "duration", "steps", "cached"
             )
             .map_err(io)?;
@@ -279,10 +279,10 @@ fn execute(cli: Cli, out: &mut dyn Write) -> Result<()> {
                     .map_or_else(|| "-".to_owned(), |d| format!("{d:.2?}"));
                 writeln!(
                     out,
-                    "{:>5}  {:<20}  {:<9}  {:>12}  {:>5}  {:>6}",
+                    "{:>5}  {:<20}  {:<11}  {:>12}  {:>5}  {:>6}",
                     r.id.0,
                     r.pipeline,
-                    format!("{:?}", r.status).to_lowercase(),
+                    r.status.to_string(),
                     duration,
                     r.steps,
                     r.cached

@@ -33,8 +33,12 @@ pub struct RunId(pub i64);
 /// How a run ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RunStatus {
-    /// Not finished (or its process died).
+    /// Not finished, and its process is alive (or, off Linux, not known to
+    /// be dead).
     Running,
+    /// Not finished, and its process is gone: killed or crashed mid-run.
+    /// Whatever it committed before is in the store and verified on read.
+    Interrupted,
     /// Finished without error.
     Succeeded,
     /// Finished with an error.
@@ -45,6 +49,7 @@ impl RunStatus {
     fn as_str(self) -> &'static str {
         match self {
             RunStatus::Running => "running",
+            RunStatus::Interrupted => "interrupted",
             RunStatus::Succeeded => "succeeded",
             RunStatus::Failed => "failed",
         }
@@ -54,9 +59,36 @@ impl RunStatus {
         match s {
             "succeeded" => RunStatus::Succeeded,
             "failed" => RunStatus::Failed,
+            "interrupted" => RunStatus::Interrupted,
             _ => RunStatus::Running,
         }
     }
+
+    /// A run's status as recorded, corrected for a process that died before
+    /// finishing the run.
+    fn observed(recorded: RunStatus, pid: u32) -> Self {
+        if recorded == RunStatus::Running && process_alive(pid) == Some(false) {
+            RunStatus::Interrupted
+        } else {
+            recorded
+        }
+    }
+}
+
+impl std::fmt::Display for RunStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Whether process `pid` exists, where the system can tell (Linux's
+/// `/proc`); `None` elsewhere. A reused pid reads as alive, so a run is
+/// never called interrupted while its process runs.
+fn process_alive(pid: u32) -> Option<bool> {
+    let proc = std::path::Path::new("/proc");
+    proc.join("self")
+        .exists()
+        .then(|| proc.join(pid.to_string()).exists())
 }
 
 /// A run in the history.
@@ -160,13 +192,14 @@ impl ArtifactStore {
             .query_map([], |r| {
                 let started: i64 = r.get(3)?;
                 let finished: Option<i64> = r.get(4)?;
+                let pid = r.get(2)?;
                 Ok(RunRecord {
                     id: RunId(r.get(0)?),
                     pipeline: r.get(1)?,
-                    pid: r.get(2)?,
+                    pid,
                     started: ns_to_time(started),
                     duration: finished.map(|f| duration_of(f - started)),
-                    status: RunStatus::parse(&r.get::<_, String>(5)?),
+                    status: RunStatus::observed(RunStatus::parse(&r.get::<_, String>(5)?), pid),
                     steps: r.get::<_, i64>(6)? as u64,
                     cached: r.get::<_, i64>(7)? as u64,
                 })
