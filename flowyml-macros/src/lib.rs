@@ -15,9 +15,6 @@ mod errors;
 mod lazy;
 mod pipeline;
 mod step;
-// Shared with the runtime crate so both suggest names the same way.
-#[path = "../../flowyml/src/suggest.rs"]
-mod suggest;
 
 /// Marks an `impl` block whose `#[lazy_property]` methods are cached per
 /// instance. The type stores them in one field, `lazy: LazyCells<Self>`

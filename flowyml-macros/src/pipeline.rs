@@ -193,7 +193,7 @@ fn check(
                 Some(Some(p)) => edges.push((*p, (ci, ii))),
                 Some(None) => {}
                 None => {
-                    let hint = match crate::suggest::did_you_mean(
+                    let hint = match flowyml_suggest::did_you_mean(
                         &input.name,
                         producers.keys().map(String::as_str),
                     ) {

@@ -46,7 +46,6 @@ pub mod lazy;
 pub mod pipeline;
 pub mod registry;
 pub mod step;
-mod suggest;
 
 pub use batch::batch_iterator;
 pub use cache::SmartCache;

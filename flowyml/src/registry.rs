@@ -70,7 +70,7 @@ pub fn pipeline(name: &str) -> crate::Result<Pipeline> {
         .map(|p| (p.build)())
         .ok_or_else(|| crate::Error::UnknownPipeline {
             name: name.to_owned(),
-            hint: crate::suggest::did_you_mean(name, pipelines().iter().map(|p| p.name)),
+            hint: flowyml_suggest::did_you_mean(name, pipelines().iter().map(|p| p.name)),
         })
 }
 

@@ -259,7 +259,7 @@ impl Pipeline {
             return Err(Error::UnknownStep {
                 pipeline: self.name.clone(),
                 step: step.to_owned(),
-                hint: crate::suggest::did_you_mean(
+                hint: flowyml_suggest::did_you_mean(
                     step,
                     self.steps.iter().map(|s| s.spec().name.as_ref()),
                 ),

@@ -132,7 +132,7 @@ impl Plan {
                     }
                     None => {
                         let hint =
-                            crate::suggest::did_you_mean(&input.name, slot_of.keys().copied());
+                            flowyml_suggest::did_you_mean(&input.name, slot_of.keys().copied());
                         problems.push(format!(
                             "step `{}` needs artifact `{}`, which no step produces and no run-time input provides{hint}",
                             spec.name, input.name

@@ -122,7 +122,7 @@ impl PipelineResult {
     pub fn get<T: 'static>(&self, name: &str) -> Result<&T> {
         let slot = self.slot(name).ok_or_else(|| Error::UnknownArtifact {
             name: name.to_owned(),
-            hint: crate::suggest::did_you_mean(name, self.names()),
+            hint: flowyml_suggest::did_you_mean(name, self.names()),
         })?;
         let artifact = self.artifacts[slot]
             .as_ref()

@@ -1,8 +1,19 @@
-//! "Did you mean" suggestions for misspelt names.
+//! "Did you mean" suggestions for misspelt names, shared by `flowyml`'s
+//! run-time errors and `flowyml-macros`' compile errors so that both
+//! suggest names the same way.
 
-/// `", did you mean `x`?"` for the known name closest to `wanted` by edit
-/// distance, or `""` when none is close enough to be a typo.
-pub(crate) fn did_you_mean<'a>(wanted: &str, known: impl Iterator<Item = &'a str>) -> String {
+/// `"; did you mean `x`?"` for the known name closest to `wanted` by edit
+/// distance, or `""` when none is close enough to be a typo (more than a
+/// third of the longer name's characters would have to change).
+///
+/// ```
+/// use flowyml_suggest::did_you_mean;
+///
+/// let known = ["features", "clean"];
+/// assert_eq!(did_you_mean("claen", known.into_iter()), "; did you mean `clean`?");
+/// assert_eq!(did_you_mean("weights", known.into_iter()), "");
+/// ```
+pub fn did_you_mean<'a>(wanted: &str, known: impl Iterator<Item = &'a str>) -> String {
     known
         .map(|k| (levenshtein(wanted, k), k))
         .filter(|(d, k)| *d <= wanted.len().max(k.len()).div_ceil(3))
