@@ -381,3 +381,42 @@ fn a_writer_killed_mid_run_leaves_a_usable_cache() {
         vec!["cached", "cached"]
     );
 }
+
+#[test]
+fn an_invalidated_step_that_fails_stays_invalidated() -> flowyml::Result<()> {
+    use std::sync::Arc;
+    use std::sync::atomic::AtomicBool;
+
+    let fail = Arc::new(AtomicBool::new(false));
+    let runs = Arc::new(AtomicUsize::new(0));
+    let mut p = Pipeline::new("invalidated-then-failed");
+    let (f, r) = (Arc::clone(&fail), Arc::clone(&runs));
+    p.add_step(
+        flowyml::step::FnStep::builder("fetch")
+            .output::<u32>("rows")
+            .build(move |ctx| {
+                r.fetch_add(1, Ordering::SeqCst);
+                if f.load(Ordering::SeqCst) {
+                    return Err("source unreachable".into());
+                }
+                ctx.set_output(0, 7_u32);
+                Ok(())
+            }),
+    );
+    p.incremental();
+    p.run()?;
+    assert_eq!(p.run()?.steps[0].status, StepStatus::Cached);
+
+    p.invalidate("fetch")?;
+    fail.store(true, Ordering::SeqCst);
+    assert!(p.run().is_err());
+    // The old entry is still stored under the same key; the invalidation
+    // must survive the failure instead of letting the next run hit it.
+    fail.store(false, Ordering::SeqCst);
+    let after = p.run()?;
+    assert_eq!(after.steps[0].status, StepStatus::Ran);
+    assert_eq!(after.steps[0].reason, Some(RerunReason::Invalidated));
+    assert_eq!(runs.load(Ordering::SeqCst), 3);
+    assert_eq!(p.run()?.steps[0].status, StepStatus::Cached);
+    Ok(())
+}

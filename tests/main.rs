@@ -32,3 +32,24 @@ fn rerun_test(module: &str, name: &str) -> Command {
         .stdout(Stdio::piped());
     cmd
 }
+
+/// `autotests = false` means cargo compiles only what this file names: a
+/// test file left out of the list above would silently never run.
+#[test]
+fn every_test_file_is_a_module_of_this_binary() {
+    let here = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests");
+    let listed = include_str!("main.rs");
+    for entry in std::fs::read_dir(&here).expect("tests/") {
+        let path = entry.expect("entry").path();
+        let (Some(stem), Some("rs")) = (
+            path.file_stem().and_then(|s| s.to_str()),
+            path.extension().and_then(|e| e.to_str()),
+        ) else {
+            continue;
+        };
+        assert!(
+            stem == "main" || listed.contains(&format!("mod {stem};")),
+            "tests/{stem}.rs is not declared in tests/main.rs: add `mod {stem};`"
+        );
+    }
+}

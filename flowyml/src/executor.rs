@@ -181,8 +181,10 @@ impl ParallelExecutor {
 
     /// The fewest items a piece of `len` items may hold. Rayon splits a
     /// piece again whenever it is stolen, down to single items, where the
-    /// hand-off of a tiny task costs more than the task; eight pieces per
-    /// worker still balance uneven tasks.
+    /// hand-off of a tiny task costs more than the task. Eight pieces per
+    /// worker still balance tasks whose costs are scattered; slow tasks
+    /// that sit next to each other (up to `len / (8 × workers)` of them)
+    /// may share one worker.
     fn min_len(&self, len: usize) -> usize {
         (len / (self.max_workers() * 8)).max(1)
     }

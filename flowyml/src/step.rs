@@ -75,6 +75,19 @@ impl StepError {
     }
 }
 
+impl From<String> for StepError {
+    fn from(message: String) -> Self {
+        StepError(message)
+    }
+}
+
+/// So that a closure step can fail with `Err("why".into())`.
+impl From<&str> for StepError {
+    fn from(message: &str) -> Self {
+        StepError(message.to_owned())
+    }
+}
+
 impl fmt::Display for StepError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)

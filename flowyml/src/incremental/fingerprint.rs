@@ -16,7 +16,8 @@
 //!   once into a base key, and [`KeyBuilder::extend`] keys blake3 with that
 //!   base for the fields that do (the inputs). A keyed hash under distinct
 //!   bases is an independent function, so this is as collision-free as one
-//!   flat hash, and a rerun hashes only the 40 bytes per input.
+//!   flat hash, and a rerun hashes only the input fields (about 50 bytes
+//!   plus the input's name each).
 //! - External files are fingerprinted by content; their size and mtime
 //!   ([`FileStamp`]) only decide whether the content must be hashed again.
 //!   A stamp taken within [`RACY_WINDOW`] of its mtime is not trusted (the

@@ -18,12 +18,12 @@ use rusqlite::{Connection, Transaction, TransactionBehavior};
 
 use crate::error::{Error, Result};
 
-pub(crate) const SCHEMA_VERSION: i64 = 1;
+pub(crate) const SCHEMA_VERSION: i64 = 2;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value INTEGER NOT NULL);
 INSERT OR IGNORE INTO meta(key, value) VALUES
-    ('schema', 1), ('bytes', 0), ('hits', 0), ('misses', 0), ('evictions', 0);
+    ('schema', 2), ('bytes', 0), ('hits', 0), ('misses', 0), ('evictions', 0);
 CREATE TABLE IF NOT EXISTS artifacts(
     hash TEXT PRIMARY KEY,
     size INTEGER NOT NULL,
@@ -53,7 +53,8 @@ CREATE TABLE IF NOT EXISTS runs(
     pid INTEGER NOT NULL,
     started_ns INTEGER NOT NULL,
     finished_ns INTEGER,
-    status TEXT NOT NULL);
+    status TEXT NOT NULL,
+    origin TEXT);
 CREATE TABLE IF NOT EXISTS step_executions(
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
@@ -110,9 +111,18 @@ impl MetaDb {
         };
         db.write(|tx| {
             tx.execute_batch(SCHEMA)?;
-            let v: i64 = tx.query_row("SELECT value FROM meta WHERE key = 'schema'", [], |r| {
-                r.get(0)
-            })?;
+            let mut v: i64 =
+                tx.query_row("SELECT value FROM meta WHERE key = 'schema'", [], |r| {
+                    r.get(0)
+                })?;
+            if v == 1 {
+                // Version 2 records who started each run (see `RunStatus`).
+                tx.execute_batch(
+                    "ALTER TABLE runs ADD COLUMN origin TEXT;
+                     UPDATE meta SET value = 2 WHERE key = 'schema';",
+                )?;
+                v = 2;
+            }
             if v != SCHEMA_VERSION {
                 return Err(rusqlite::Error::ToSqlConversionFailure(
                     format!("schema version {v}, this flowyml reads {SCHEMA_VERSION}").into(),

@@ -1,9 +1,10 @@
 //! Incremental runs: a step reruns only when its cache key changed.
 //!
 //! # The cache key
-//! `key = hash(format version ‖ step name ‖ code fingerprint ‖ options ‖
-//! the fingerprint of each input ‖ the fingerprint of each watched file)`.
-//! The code fingerprint is the hash of the step function's tokens, computed
+//! `base = hash(format version ‖ step name ‖ code fingerprint ‖ options)`,
+//! hashed once per step, and per run `key = keyed_hash(base; the fingerprint
+//! of each input ‖ the fingerprint of each watched file)` (see
+//! [`KeyBuilder::extend`]). The code fingerprint is the hash of the step function's tokens, computed
 //! by `#[step]` at compile time, so editing a body invalidates the step. An
 //! input's fingerprint is its content hash where the type has one (see
 //! [`artifact`](crate::artifact)); an opaque artifact's fingerprint is its
@@ -26,7 +27,7 @@
 use std::collections::HashSet;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Mutex, OnceLock, PoisonError, RwLock, RwLockReadGuard};
+use std::sync::{Mutex, OnceLock, PoisonError};
 use std::time::{Duration, Instant};
 
 use crate::artifact::{Artifact, Codec};
@@ -44,7 +45,9 @@ struct MemoryEntry {
 }
 
 /// What the cache keeps of one step, at the step's index in the pipeline
-/// (steps are only ever appended, so an index names one step for good).
+/// (steps are only ever appended, so an index names one step for good). The
+/// table grows with the pipeline while it is borrowed mutably, so a run
+/// reads it without any lock around it.
 #[derive(Default)]
 struct StepEntry {
     /// The key of the fields fixed when the step was built (name, code,
@@ -57,19 +60,13 @@ struct StepEntry {
 
 /// A pipeline's cache: memory, and optionally a store on disk.
 pub(crate) struct StepCache {
-    entries: RwLock<Vec<StepEntry>>,
+    entries: Vec<StepEntry>,
     invalidated: Mutex<HashSet<String>>,
     /// Whether `invalidated` may hold anything: spares every step of a run
     /// the lock when nothing was invalidated, the common case.
     any_invalidated: AtomicBool,
     store: Option<ArtifactStore>,
     files: FileFingerprints,
-}
-
-/// A run's view of the cache, holding the step table for the whole run.
-pub(crate) struct Session<'c> {
-    cache: &'c StepCache,
-    entries: RwLockReadGuard<'c, Vec<StepEntry>>,
 }
 
 /// One step's view of a cached run.
@@ -88,21 +85,32 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 impl StepCache {
-    pub fn in_memory() -> Self {
-        StepCache {
-            entries: RwLock::default(),
+    /// An in-memory cache for a pipeline of `steps` steps so far.
+    pub fn in_memory(steps: usize) -> Self {
+        let mut cache = StepCache {
+            entries: Vec::new(),
             invalidated: Mutex::default(),
             any_invalidated: AtomicBool::new(false),
             store: None,
             files: FileFingerprints::new(),
+        };
+        cache.grow(steps);
+        cache
+    }
+
+    /// A cache on disk for a pipeline of `steps` steps so far.
+    pub fn on_disk(store: ArtifactStore, steps: usize) -> Self {
+        StepCache {
+            store: Some(store),
+            ..Self::in_memory(steps)
         }
     }
 
-    pub fn on_disk(store: ArtifactStore) -> Self {
-        StepCache {
-            store: Some(store),
-            ..Self::in_memory()
-        }
+    /// Makes room for the pipeline's steps, `steps` of them now.
+    pub fn grow(&mut self, steps: usize) {
+        let missing = steps.saturating_sub(self.entries.len());
+        self.entries
+            .extend(std::iter::repeat_with(StepEntry::default).take(missing));
     }
 
     pub fn store(&self) -> Option<&ArtifactStore> {
@@ -112,25 +120,6 @@ impl StepCache {
     pub fn invalidate(&self, step: &str) {
         lock(&self.invalidated).insert(step.to_owned());
         self.any_invalidated.store(true, Ordering::Release);
-    }
-
-    /// The cache for one run of a pipeline of `steps` steps.
-    pub fn session(&self, steps: usize) -> Session<'_> {
-        let grow = self
-            .entries
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .len()
-            < steps;
-        if grow {
-            let mut entries = self.entries.write().unwrap_or_else(PoisonError::into_inner);
-            let missing = steps.saturating_sub(entries.len());
-            entries.extend(std::iter::repeat_with(StepEntry::default).take(missing));
-        }
-        Session {
-            cache: self,
-            entries: self.entries.read().unwrap_or_else(PoisonError::into_inner),
-        }
     }
 
     /// Whether `step` was invalidated since it last ran; forgets it.
@@ -145,9 +134,7 @@ impl StepCache {
         }
         hit
     }
-}
 
-impl Session<'_> {
     fn key(&self, step: &CachedStep<'_>) -> Result<Fingerprint, String> {
         let spec = step.spec;
         let base = &self.entries[step.index].base;
@@ -170,9 +157,9 @@ impl Session<'_> {
             key = key.input(&input.name, *fp);
         }
         for path in spec.watch.iter() {
-            let fp = match &self.cache.store {
+            let fp = match &self.store {
                 Some(store) => store.file_fingerprint(Path::new(path)),
-                None => self.cache.files.fingerprint(Path::new(path)),
+                None => self.files.fingerprint(Path::new(path)),
             }
             .map_err(|e| format!("watched file `{path}`: {e}"))?;
             key = key.input(&format!("file:{path}"), fp);
@@ -194,7 +181,7 @@ impl Session<'_> {
         };
         let name = step.spec.name.as_ref();
         let code = Fingerprint::from_bytes(step.spec.code_fingerprint);
-        let invalidated = self.cache.take_invalidation(name);
+        let invalidated = self.take_invalidation(name);
         let mut reason = if invalidated {
             RerunReason::Invalidated
         } else {
@@ -232,6 +219,11 @@ impl Session<'_> {
         let outcome = run();
         let duration = ran.elapsed();
         if !matches!(outcome, Outcome::Ran { .. }) {
+            // The old entry is still there under the same key: the next run
+            // must not serve it to a step that was invalidated.
+            if invalidated {
+                self.invalidate(name);
+            }
             return outcome;
         }
         let (hashes, notes) = self.save(step, key, duration);
@@ -251,7 +243,7 @@ impl Session<'_> {
         step: &CachedStep<'_>,
         key: Fingerprint,
     ) -> Result<Option<Vec<Fingerprint>>, ()> {
-        let Some(store) = &self.cache.store else {
+        let Some(store) = &self.store else {
             return Ok(None);
         };
         let entry = match store.lookup(&key) {
@@ -306,7 +298,7 @@ impl Session<'_> {
                 }
                 None => (opaque_fingerprint(key, j), None),
             };
-            if bytes.is_none() && self.cache.store.is_some() {
+            if bytes.is_none() && self.store.is_some() {
                 notes.push(format!(
                     "output `{}` (`{}`) is not serialisable: kept in memory only, recomputed by a new process",
                     spec.name, spec.type_name
@@ -315,7 +307,7 @@ impl Session<'_> {
             let _ = step.fingerprints[slot].set(fp);
             encoded.push(bytes);
         }
-        let Some(store) = &self.cache.store else {
+        let Some(store) = &self.store else {
             return (Vec::new(), notes);
         };
         if encoded.iter().any(Option::is_none) || encoded.len() != step.outputs.len() {
@@ -360,7 +352,7 @@ impl Session<'_> {
         duration: Duration,
         cached: bool,
     ) {
-        if self.cache.store.is_none() {
+        if self.store.is_none() {
             return;
         }
         lock(history).push(StepExecution {

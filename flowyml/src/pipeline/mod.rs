@@ -123,6 +123,9 @@ impl Pipeline {
         self.plan = OnceLock::new();
         self.codecs.push(step.codecs());
         self.steps.push(step);
+        if let Some(cache) = &mut self.cache {
+            cache.grow(self.steps.len());
+        }
         self
     }
 
@@ -216,7 +219,7 @@ impl Pipeline {
     /// cache key (code, options, inputs, watched files) changed.
     pub fn incremental(&mut self) -> &mut Self {
         if self.cache.is_none() {
-            self.cache = Some(StepCache::in_memory());
+            self.cache = Some(StepCache::in_memory(self.steps.len()));
         }
         self
     }
@@ -240,7 +243,10 @@ impl Pipeline {
         dir: impl AsRef<Path>,
         options: StoreOptions,
     ) -> Result<&mut Self> {
-        self.cache = Some(StepCache::on_disk(ArtifactStore::open_with(dir, options)?));
+        self.cache = Some(StepCache::on_disk(
+            ArtifactStore::open_with(dir, options)?,
+            self.steps.len(),
+        ));
         Ok(self)
     }
 
@@ -345,7 +351,6 @@ impl Pipeline {
                 }
             }
         }
-        let session = self.cache.as_ref().map(|c| c.session(self.steps.len()));
         let history = Mutex::new(Vec::new());
         let run_id = match self.store() {
             Some(store) => Some(store.begin_run(&self.name)?),
@@ -392,7 +397,7 @@ impl Pipeline {
                     Err(e) => Outcome::Failed(e.0),
                 }
             };
-            match &session {
+            match &self.cache {
                 None => run(),
                 Some(cache) => {
                     let cached = CachedStep {
@@ -416,13 +421,16 @@ impl Pipeline {
             } else {
                 RunStatus::Failed
             };
-            store.record(
+            let recorded = store.record(
                 run,
                 &history
                     .into_inner()
                     .unwrap_or_else(std::sync::PoisonError::into_inner),
-            )?;
+            );
+            // Finished even if its steps could not be recorded, so that the
+            // history does not show the run as still going.
             store.finish_run(run, status)?;
+            recorded?;
         }
         result
     }

@@ -32,12 +32,16 @@ pub struct RunId(pub i64);
 
 /// How a run ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum RunStatus {
-    /// Not finished, and its process is alive (or, off Linux, not known to
-    /// be dead).
+    /// Not finished, and its process is alive or not known to be dead.
     Running,
-    /// Not finished, and its process is gone: killed or crashed mid-run.
-    /// Whatever it committed before is in the store and verified on read.
+    /// Not finished, and the process that started it is gone: killed or
+    /// crashed mid-run. Whatever it committed is in the store and verified
+    /// on read. Only said where the store can tell: the run was started on
+    /// this machine since its last boot, in the same process namespace (so
+    /// not from another container or host sharing the cache directory), on
+    /// Linux; a reused pid is told apart by the process's start time.
     Interrupted,
     /// Finished without error.
     Succeeded,
@@ -66,11 +70,14 @@ impl RunStatus {
 
     /// A run's status as recorded, corrected for a process that died before
     /// finishing the run.
-    fn observed(recorded: RunStatus, pid: u32) -> Self {
-        if recorded == RunStatus::Running && process_alive(pid) == Some(false) {
-            RunStatus::Interrupted
-        } else {
-            recorded
+    fn observed(recorded: RunStatus, pid: u32, origin: Option<&str>) -> Self {
+        match (recorded, origin) {
+            (RunStatus::Running, Some(origin))
+                if Origin::parse(origin).is_some_and(|o| o.is_gone(pid)) =>
+            {
+                RunStatus::Interrupted
+            }
+            _ => recorded,
         }
     }
 }
@@ -81,14 +88,77 @@ impl std::fmt::Display for RunStatus {
     }
 }
 
-/// Whether process `pid` exists, where the system can tell (Linux's
-/// `/proc`); `None` elsewhere. A reused pid reads as alive, so a run is
-/// never called interrupted while its process runs.
-fn process_alive(pid: u32) -> Option<bool> {
-    let proc = std::path::Path::new("/proc");
-    proc.join("self")
-        .exists()
-        .then(|| proc.join(pid.to_string()).exists())
+/// Who started a run, recorded with it: the boot, the pid namespace and
+/// the process's start time, read from Linux's `/proc` (absent elsewhere).
+/// A pid means the same process only under the same boot and namespace,
+/// and with the same start time.
+#[derive(Debug, PartialEq, Eq)]
+struct Origin {
+    boot: String,
+    namespace: String,
+    started: u64,
+}
+
+impl Origin {
+    /// The current process's origin, where `/proc` gives it.
+    fn current() -> Option<Origin> {
+        Some(Origin {
+            boot: std::fs::read_to_string("/proc/sys/kernel/random/boot_id")
+                .ok()?
+                .trim()
+                .to_owned(),
+            namespace: std::fs::read_link("/proc/self/ns/pid")
+                .ok()?
+                .display()
+                .to_string(),
+            started: process_start(std::process::id())?.1,
+        })
+    }
+
+    fn parse(text: &str) -> Option<Origin> {
+        let mut parts = text.splitn(3, '|');
+        Some(Origin {
+            boot: parts.next()?.to_owned(),
+            namespace: parts.next()?.to_owned(),
+            started: parts.next()?.parse().ok()?,
+        })
+    }
+
+    fn to_text(&self) -> String {
+        format!("{}|{}|{}", self.boot, self.namespace, self.started)
+    }
+
+    /// Whether process `pid`, which started a run with this origin, is
+    /// known to be gone: same boot and namespace as ours, and no live
+    /// process with that pid and start time (a zombie is gone).
+    fn is_gone(&self, pid: u32) -> bool {
+        let Some(here) = Origin::current() else {
+            return false;
+        };
+        if (&self.boot, &self.namespace) != (&here.boot, &here.namespace) {
+            return false;
+        }
+        match process_start(pid) {
+            None => true,
+            Some((state, started)) => state == 'Z' || started != self.started,
+        }
+    }
+}
+
+/// The state letter and start time (clock ticks since boot) of process
+/// `pid`, from `/proc/<pid>/stat`; `None` if there is no such process.
+fn process_start(pid: u32) -> Option<(char, u64)> {
+    parse_stat(&std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?)
+}
+
+fn parse_stat(stat: &str) -> Option<(char, u64)> {
+    // The command name may hold spaces and parentheses: fields are counted
+    // from the last `)`, after which come the state (field 3) and, 19
+    // fields on, the start time (field 22).
+    let mut fields = stat.get(stat.rfind(')')? + 1..)?.split_whitespace();
+    let state = fields.next()?.chars().next()?;
+    let started = fields.nth(18)?.parse().ok()?;
+    Some((state, started))
 }
 
 /// A run in the history.
@@ -122,8 +192,13 @@ impl ArtifactStore {
         db.write(|tx| {
             exec(
                 tx,
-                "INSERT INTO runs(pipeline, pid, started_ns, status) VALUES (?1, ?2, ?3, 'running')",
-                params![pipeline, std::process::id(), now_ns()],
+                "INSERT INTO runs(pipeline, pid, started_ns, status, origin) VALUES (?1, ?2, ?3, 'running', ?4)",
+                params![
+                    pipeline,
+                    std::process::id(),
+                    now_ns(),
+                    Origin::current().map(|o| o.to_text())
+                ],
             )?;
             Ok(RunId(tx.last_insert_rowid()))
         })
@@ -183,7 +258,7 @@ impl ArtifactStore {
             .conn
             .prepare_cached(
                 "SELECT r.id, r.pipeline, r.pid, r.started_ns, r.finished_ns, r.status,
-                        COUNT(s.id), COALESCE(SUM(s.cached), 0)
+                        COUNT(s.id), COALESCE(SUM(s.cached), 0), r.origin
                  FROM runs r LEFT JOIN step_executions s ON s.run_id = r.id
                  GROUP BY r.id ORDER BY r.id DESC",
             )
@@ -199,7 +274,11 @@ impl ArtifactStore {
                     pid,
                     started: ns_to_time(started),
                     duration: finished.map(|f| duration_of(f - started)),
-                    status: RunStatus::observed(RunStatus::parse(&r.get::<_, String>(5)?), pid),
+                    status: RunStatus::observed(
+                        RunStatus::parse(&r.get::<_, String>(5)?),
+                        pid,
+                        r.get::<_, Option<String>>(8)?.as_deref(),
+                    ),
                     steps: r.get::<_, i64>(6)? as u64,
                     cached: r.get::<_, i64>(7)? as u64,
                 })
@@ -235,5 +314,38 @@ impl ArtifactStore {
         })
         .and_then(|rows| rows.collect())
         .map_err(|e| db.err(e))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Origin, parse_stat};
+
+    #[test]
+    fn stat_fields_are_counted_from_the_last_parenthesis() {
+        let stat = "4321 (a) b (c)) S 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 424242 99";
+        assert_eq!(parse_stat(stat), Some(('S', 424_242)));
+        assert_eq!(parse_stat("4321 (cut"), None);
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn only_a_process_known_to_be_gone_is_gone() {
+        let here = Origin::current().expect("/proc on Linux");
+        assert_eq!(Origin::parse(&here.to_text()).as_ref(), Some(&here));
+        let me = std::process::id();
+        assert!(!here.is_gone(me), "this process is alive");
+        let reused = Origin {
+            started: here.started + 1,
+            ..Origin::parse(&here.to_text()).expect("parses")
+        };
+        assert!(reused.is_gone(me), "same pid, another start time");
+        // Above the kernel's largest pid (2^22), so no such process.
+        assert!(here.is_gone(1 << 23));
+        let elsewhere = Origin {
+            boot: "another-machine".into(),
+            ..Origin::parse(&here.to_text()).expect("parses")
+        };
+        assert!(!elsewhere.is_gone(1 << 23), "cannot tell for another boot");
     }
 }

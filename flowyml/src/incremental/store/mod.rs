@@ -282,6 +282,32 @@ mod tests {
     use std::io::Write;
 
     #[test]
+    fn a_version_1_database_is_migrated_and_keeps_its_runs() {
+        let dir = tempfile::tempdir().unwrap();
+        drop(ArtifactStore::open(dir.path()).unwrap());
+        // Back to version 1's shape, with an unfinished run of that time.
+        let old = rusqlite::Connection::open(dir.path().join("meta.sqlite")).unwrap();
+        old.execute_batch(
+            "ALTER TABLE runs DROP COLUMN origin;
+             UPDATE meta SET value = 1 WHERE key = 'schema';
+             INSERT INTO runs(pipeline, pid, started_ns, status) VALUES ('old', 1, 0, 'running');",
+        )
+        .unwrap();
+        drop(old);
+
+        let store = ArtifactStore::open(dir.path()).unwrap();
+        let run = store.begin_run("new").unwrap();
+        let runs = store.runs().unwrap();
+        assert_eq!(runs.len(), 2);
+        assert_eq!((runs[0].id, runs[0].status), (run, RunStatus::Running));
+        // Nothing recorded says who started it: never called interrupted.
+        assert_eq!(
+            (runs[1].pipeline.as_str(), runs[1].status),
+            ("old", RunStatus::Running)
+        );
+    }
+
+    #[test]
     fn a_live_writers_temp_file_survives_a_concurrent_open() {
         let dir = tempfile::tempdir().unwrap();
         let store = ArtifactStore::open(dir.path()).unwrap();
