@@ -13,7 +13,7 @@
 //! | Parallel Execution | [`executor`] ([`ParallelExecutor`]) |
 //! | Batch Processing | [`batch`] ([`batch_iterator`]) |
 //! | SmartCache | [`cache`] ([`SmartCache`]) |
-//! | Parallel Pipeline Steps | [`step`] ([`step`](macro@step)), [`pipeline`] ([`Pipeline`], [`pipeline`](macro@pipeline)) |
+//! | Parallel Pipeline Steps | [`step`](mod@step) ([`#[step]`](macro@step)), [`pipeline`](mod@pipeline) ([`Pipeline`], [`#[pipeline]`](macro@pipeline)) |
 //! | Incremental Computation | [`incremental`] ([`IncrementalComputation`]) |
 //! | GPU Resource Management | `gpu` (feature `gpu`: `GpuResourceManager`, `Gpu`) |
 //! | DataFrame Optimization (feature `dataframe`) | `dataframe` (`optimize_dataframe`, `read_csv_chunks`) |

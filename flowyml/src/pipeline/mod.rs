@@ -1,5 +1,6 @@
 //! Pipelines: steps wired by artifact names, validated before they run,
-//! run in parallel by the [`scheduler`].
+//! run in parallel by a ready-queue scheduler (its design notes are in
+//! `pipeline/scheduler.rs`).
 //!
 //! [`Pipeline`] is the dynamic form of the guide: `add_step` in any order,
 //! run-time inputs, `run()`. `#[pipeline]` builds the same value from a
