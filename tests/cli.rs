@@ -122,15 +122,7 @@ fn unknown_pipelines_and_bad_usage_are_clear_errors() {
 fn runs_are_cached_across_invocations_and_inspectable() {
     let dir = tempfile::tempdir().expect("temp dir");
     let cache = dir.path().to_str().expect("utf-8 path");
-    let statuses = |out: &str| -> Vec<String> {
-        let json: serde_json::Value = serde_json::from_str(out.trim()).expect("valid JSON");
-        json["steps"]
-            .as_array()
-            .expect("steps")
-            .iter()
-            .map(|s| s["status"].as_str().unwrap_or("").to_owned())
-            .collect()
-    };
+    let statuses = crate::json_statuses;
     let (result, out) = cli(&["run", "cli_ok", "--json", "--cache-dir", cache]);
     result.expect("runs");
     assert_eq!(statuses(&out), vec!["ran"]);

@@ -299,39 +299,37 @@ fn child_statuses(child: std::process::Child) -> Vec<String> {
         .find_map(|l| l.split_once("FLOWYML-RESULT "))
         .map(|(_, json)| json)
         .expect("a result line");
-    let json: serde_json::Value = serde_json::from_str(line).expect("JSON");
-    json["steps"]
-        .as_array()
-        .expect("steps")
-        .iter()
-        .map(|s| s["status"].as_str().unwrap_or("").to_owned())
-        .collect()
+    crate::json_statuses(line)
 }
 
 #[test]
 fn a_second_process_recomputes_nothing() {
     let dir = tempfile::tempdir().expect("temp dir");
     assert_eq!(child_statuses(spawn_child(dir.path())), vec!["ran", "ran"]);
-    assert_eq!(
-        child_statuses(spawn_child(dir.path())),
-        vec!["cached", "cached"]
-    );
+    assert_a_new_process_recomputes_nothing(dir.path());
 }
 
 #[test]
 fn two_processes_share_one_cache_dir() {
     let dir = tempfile::tempdir().expect("temp dir");
     let (a, b) = (spawn_child(dir.path()), spawn_child(dir.path()));
-    for statuses in [child_statuses(a), child_statuses(b)] {
-        assert!(
-            statuses.iter().all(|s| s == "ran" || s == "cached"),
-            "{statuses:?}"
-        );
+    for child in [a, b] {
+        assert_ran_or_cached(child);
     }
-    assert_eq!(
-        child_statuses(spawn_child(dir.path())),
-        vec!["cached", "cached"]
+    assert_a_new_process_recomputes_nothing(dir.path());
+}
+
+/// Every step of `child`'s run either ran or came from the cache.
+fn assert_ran_or_cached(child: std::process::Child) {
+    let statuses = child_statuses(child);
+    assert!(
+        statuses.iter().all(|s| s == "ran" || s == "cached"),
+        "{statuses:?}"
     );
+}
+
+fn assert_a_new_process_recomputes_nothing(dir: &std::path::Path) {
+    assert_eq!(child_statuses(spawn_child(dir)), vec!["cached", "cached"]);
 }
 
 #[test]
@@ -371,15 +369,8 @@ fn a_writer_killed_mid_run_leaves_a_usable_cache() {
     std::thread::sleep(std::time::Duration::from_millis(30));
     let _ = child.kill();
     let _ = child.wait();
-    let statuses = child_statuses(spawn_child(dir.path()));
-    assert!(
-        statuses.iter().all(|s| s == "ran" || s == "cached"),
-        "{statuses:?}"
-    );
-    assert_eq!(
-        child_statuses(spawn_child(dir.path())),
-        vec!["cached", "cached"]
-    );
+    assert_ran_or_cached(spawn_child(dir.path()));
+    assert_a_new_process_recomputes_nothing(dir.path());
 }
 
 #[test]

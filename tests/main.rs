@@ -33,6 +33,17 @@ fn rerun_test(module: &str, name: &str) -> Command {
     cmd
 }
 
+/// The status of each step in a `PipelineResult`'s JSON (`run --json`).
+fn json_statuses(json: &str) -> Vec<String> {
+    let json: serde_json::Value = serde_json::from_str(json.trim()).expect("valid JSON");
+    json["steps"]
+        .as_array()
+        .expect("steps")
+        .iter()
+        .map(|s| s["status"].as_str().unwrap_or("").to_owned())
+        .collect()
+}
+
 /// `autotests = false` means cargo compiles only what this file names: a
 /// test file left out of the list above would silently never run.
 #[test]

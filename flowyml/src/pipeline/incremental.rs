@@ -24,7 +24,6 @@
 //! the run history. A step with an output that cannot be stored stays in
 //! memory only, and its record says so.
 
-use std::collections::HashSet;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, OnceLock, PoisonError};
@@ -56,15 +55,15 @@ struct StepEntry {
     /// The step's latest outputs in this process. A lock per step, so that
     /// workers checking different steps never wait on each other.
     latest: Mutex<Option<MemoryEntry>>,
+    /// Set by [`Pipeline::invalidate`](super::Pipeline::invalidate); cleared
+    /// only by a run of the step that succeeds, so a failed or skipped
+    /// rerun leaves it set and the old entry is never served.
+    invalidated: AtomicBool,
 }
 
 /// A pipeline's cache: memory, and optionally a store on disk.
 pub(crate) struct StepCache {
     entries: Vec<StepEntry>,
-    invalidated: Mutex<HashSet<String>>,
-    /// Whether `invalidated` may hold anything: spares every step of a run
-    /// the lock when nothing was invalidated, the common case.
-    any_invalidated: AtomicBool,
     store: Option<ArtifactStore>,
     files: FileFingerprints,
 }
@@ -89,8 +88,6 @@ impl StepCache {
     pub fn in_memory(steps: usize) -> Self {
         let mut cache = StepCache {
             entries: Vec::new(),
-            invalidated: Mutex::default(),
-            any_invalidated: AtomicBool::new(false),
             store: None,
             files: FileFingerprints::new(),
         };
@@ -117,22 +114,9 @@ impl StepCache {
         self.store.as_ref()
     }
 
-    pub fn invalidate(&self, step: &str) {
-        lock(&self.invalidated).insert(step.to_owned());
-        self.any_invalidated.store(true, Ordering::Release);
-    }
-
-    /// Whether `step` was invalidated since it last ran; forgets it.
-    fn take_invalidation(&self, step: &str) -> bool {
-        if !self.any_invalidated.load(Ordering::Acquire) {
-            return false;
-        }
-        let mut set = lock(&self.invalidated);
-        let hit = set.remove(step);
-        if set.is_empty() {
-            self.any_invalidated.store(false, Ordering::Release);
-        }
-        hit
+    /// Makes the step at `index` rerun on its next run.
+    pub fn invalidate(&mut self, index: usize) {
+        *self.entries[index].invalidated.get_mut() = true;
     }
 
     fn key(&self, step: &CachedStep<'_>) -> Result<Fingerprint, String> {
@@ -174,21 +158,27 @@ impl StepCache {
         history: &Mutex<Vec<StepExecution>>,
         run: impl FnOnce() -> Outcome,
     ) -> Outcome {
-        let started = Instant::now();
+        // Only the store's history uses the check's time: no clock read per
+        // step for a cache in memory.
+        let started = self.store.is_some().then(Instant::now);
+        let checked = || started.map_or(Duration::ZERO, |t| t.elapsed());
         let key = match self.key(step) {
             Ok(key) => key,
             Err(message) => return Outcome::Failed(message),
         };
         let name = step.spec.name.as_ref();
         let code = Fingerprint::from_bytes(step.spec.code_fingerprint);
-        let invalidated = self.take_invalidation(name);
+        let entry = &self.entries[step.index];
+        // Runs never overlap an `invalidate`, which borrows the pipeline
+        // mutably: relaxed loads and stores suffice.
+        let invalidated = entry.invalidated.load(Ordering::Relaxed);
         let mut reason = if invalidated {
             RerunReason::Invalidated
         } else {
             RerunReason::NoEntry
         };
         if !invalidated {
-            let latest = lock(&self.entries[step.index].latest);
+            let latest = lock(&entry.latest);
             match &*latest {
                 Some(entry) if entry.key == key => {
                     for ((artifact, fp), &slot) in entry.outputs.iter().zip(step.outputs) {
@@ -196,7 +186,7 @@ impl StepCache {
                         let _ = step.fingerprints[slot].set(*fp);
                     }
                     drop(latest);
-                    self.record(history, name, key, Vec::new(), started.elapsed(), true);
+                    self.record(history, name, key, Vec::new(), checked(), true);
                     return Outcome::Cached;
                 }
                 Some(entry) if entry.code != code => reason = RerunReason::CodeChanged,
@@ -207,7 +197,7 @@ impl StepCache {
             match self.load(step, key) {
                 Ok(Some(hashes)) => {
                     self.remember(step, key, code);
-                    self.record(history, name, key, hashes, started.elapsed(), true);
+                    self.record(history, name, key, hashes, checked(), true);
                     return Outcome::Cached;
                 }
                 Ok(None) => {}
@@ -219,15 +209,11 @@ impl StepCache {
         let outcome = run();
         let duration = ran.elapsed();
         if !matches!(outcome, Outcome::Ran { .. }) {
-            // The old entry is still there under the same key: the next run
-            // must not serve it to a step that was invalidated.
-            if invalidated {
-                self.invalidate(name);
-            }
             return outcome;
         }
         let (hashes, notes) = self.save(step, key, duration);
         self.remember(step, key, code);
+        entry.invalidated.store(false, Ordering::Relaxed);
         self.record(history, name, key, hashes, duration, false);
         Outcome::Ran {
             reason: Some(reason),

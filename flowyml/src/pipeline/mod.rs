@@ -262,7 +262,7 @@ impl Pipeline {
     /// # Errors
     /// [`Error::UnknownStep`] if no step has that name.
     pub fn invalidate(&mut self, step: &str) -> Result<&mut Self> {
-        if !self.steps.iter().any(|s| s.spec().name == step) {
+        let Some(index) = self.steps.iter().position(|s| s.spec().name == step) else {
             return Err(Error::UnknownStep {
                 pipeline: self.name.clone(),
                 step: step.to_owned(),
@@ -271,10 +271,10 @@ impl Pipeline {
                     self.steps.iter().map(|s| s.spec().name.as_ref()),
                 ),
             });
-        }
+        };
         self.incremental();
-        if let Some(cache) = &self.cache {
-            cache.invalidate(step);
+        if let Some(cache) = &mut self.cache {
+            cache.invalidate(index);
         }
         Ok(self)
     }
