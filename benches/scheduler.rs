@@ -1,167 +1,229 @@
-//! Scheduling overhead: 10,000 no-op steps as a chain, a fan-out and a
-//! random DAG, against a hand-written rayon scope with atomic dependency
-//! counters running the same DAG on the same pool; and 8 CPU-bound
-//! independent steps against running them sequentially.
+//! Scheduling overhead against the floor: chains, fan-outs and random DAGs
+//! of no-op steps (each summing its inputs) at 1k, 10k and 100k steps, run
+//! by flowyml and by a hand-written rayon DAG ([`Floor`]) on the same pool,
+//! interleaved; and 8 CPU-bound steps against sequential code.
+//!
+//! ```text
+//! cargo bench --bench scheduler                 # every ratio
+//! cargo bench --bench scheduler -- random       # only names containing "random"
+//! cargo bench --bench scheduler -- --memory     # peak memory per step, in child processes
+//! ```
+//!
+//! Each line gives the median time of both and the ratio flowyml / floor:
+//! the median of the repetitions' ratios, with the best and the worst.
 
 use std::hint::black_box;
-use std::sync::OnceLock;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::process::Command;
+use std::time::{Duration, Instant};
 
-use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
 use flowyml::step::FnStep;
 use flowyml::{ParallelExecutor, Pipeline};
-use flowyml_workspace::{SplitMix64, busy_work};
+use flowyml_workspace::bench::{self, Deps, Floor, interleave};
+use flowyml_workspace::{busy_work, calibration};
 use rayon::prelude::*;
 
-const STEPS: usize = 10_000;
-
-/// `deps[i]`: the earlier steps step `i` reads.
-fn shapes() -> Vec<(&'static str, Vec<Vec<usize>>)> {
-    let chain = (0..STEPS)
-        .map(|i| if i == 0 { vec![] } else { vec![i - 1] })
-        .collect();
-    let fan_out = (0..STEPS)
-        .map(|i| if i == 0 { vec![] } else { vec![0] })
-        .collect();
-    let mut rng = SplitMix64::new(7);
-    let random = (0..STEPS)
-        .map(|i| {
-            if i == 0 {
-                vec![]
-            } else {
-                (0..1 + rng.below(3))
-                    .map(|_| rng.below(i))
-                    .collect::<Vec<_>>()
-            }
-        })
-        .map(|mut d| {
-            d.sort_unstable();
-            d.dedup();
-            d
-        })
-        .collect();
-    vec![("chain", chain), ("fan_out", fan_out), ("random", random)]
-}
-
-fn pipeline_of(deps: &[Vec<usize>]) -> Pipeline {
+/// A pipeline running `deps` with steps that sum their inputs.
+fn pipeline_of(deps: &Deps) -> Pipeline {
     let mut p = Pipeline::new("bench");
     for (i, inputs) in deps.iter().enumerate() {
         let mut step = FnStep::builder(format!("s{i}"));
         for d in inputs {
             step = step.input::<u64>(format!("a{d}"));
         }
-        p.add_step(step.output::<u64>(format!("a{i}")).build(|ctx| {
-            ctx.set_output(0, 1u64);
+        let n = inputs.len();
+        p.add_step(step.output::<u64>(format!("a{i}")).build(move |ctx| {
+            let mut sum = 0u64;
+            for k in 0..n {
+                sum = sum.wrapping_add(*ctx.input::<u64>(k)?);
+            }
+            ctx.set_output(0, sum.wrapping_add(1));
             Ok(())
         }));
     }
     p
 }
 
-/// The floor: the same DAG on the same pool with no bookkeeping beyond
-/// atomic counters and one shared output per step.
-struct Baseline {
-    dependents: Vec<Vec<usize>>,
-    waits: Vec<usize>,
-}
-
-impl Baseline {
-    fn new(deps: &[Vec<usize>]) -> Self {
-        let mut dependents = vec![Vec::new(); deps.len()];
-        for (i, d) in deps.iter().enumerate() {
-            for &p in d {
-                dependents[p].push(i);
-            }
-        }
-        Baseline {
-            dependents,
-            waits: deps.iter().map(Vec::len).collect(),
-        }
-    }
-
-    fn run(&self, pool: &rayon::ThreadPool) -> usize {
-        let waiting: Vec<AtomicUsize> = self.waits.iter().map(|&w| AtomicUsize::new(w)).collect();
-        let outputs: Vec<OnceLock<std::sync::Arc<u64>>> =
-            (0..self.waits.len()).map(|_| OnceLock::new()).collect();
-        fn go<'s>(
-            s: &rayon::Scope<'s>,
-            b: &'s Baseline,
-            w: &'s [AtomicUsize],
-            o: &'s [OnceLock<std::sync::Arc<u64>>],
-            i: usize,
-        ) {
-            let _ = o[i].set(std::sync::Arc::new(1));
-            for &d in &b.dependents[i] {
-                if w[d].fetch_sub(1, Ordering::AcqRel) == 1 {
-                    s.spawn(move |s| go(s, b, w, o, d));
-                }
-            }
-        }
-        pool.scope(|s| {
-            for i in (0..self.waits.len()).filter(|&i| self.waits[i] == 0) {
-                let (w, o) = (&waiting[..], &outputs[..]);
-                s.spawn(move |s| go(s, self, w, o, i));
-            }
-        });
-        outputs.iter().filter(|o| o.get().is_some()).count()
+fn reps_for(n: usize) -> usize {
+    match n {
+        ..=1_000 => 301,
+        ..=10_000 => 61,
+        _ => 11,
     }
 }
 
-fn overhead(c: &mut Criterion) {
-    let executor = ParallelExecutor::new(2).expect("pool");
-    for (shape, deps) in shapes() {
-        let mut group = c.benchmark_group(format!("schedule_10k_noop_{shape}"));
-        group.sample_size(20);
-        let pipeline = pipeline_of(&deps);
-        group.bench_function("flowyml", |b| {
-            b.iter(|| black_box(pipeline.run_with(&executor).expect("runs").steps.len()))
-        });
-        let baseline = Baseline::new(&deps);
-        group.bench_function("hand_written_rayon", |b| {
-            b.iter(|| black_box(baseline.run(executor.pool())))
-        });
-        group.finish();
+fn line(what: &str, n: usize, r: bench::Ratio) {
+    let per = |d: Duration| d.as_secs_f64() * 1e6 / n as f64;
+    println!(
+        "{what:<34} flowyml {:>9.3?} ({:.3} µs/step)  floor {:>9.3?} ({:.3} µs/step)  ratio {:.2} (best {:.2}, worst {:.2})",
+        r.median,
+        per(r.median),
+        r.baseline_median,
+        per(r.baseline_median),
+        r.ratio,
+        r.best,
+        r.worst
+    );
+}
+
+fn overhead(executor: &ParallelExecutor, wanted: &dyn Fn(&str) -> bool) {
+    for n in [1_000, 10_000, 100_000] {
+        for (shape, deps) in bench::shapes(n) {
+            let name = format!("rerun_{shape}_{n}");
+            if wanted(&name) {
+                let pipeline = pipeline_of(&deps);
+                pipeline.validate().expect("valid");
+                let floor = Floor::new(&deps);
+                let r = interleave(
+                    reps_for(n),
+                    || {
+                        let start = Instant::now();
+                        let result = pipeline.run_with(executor).expect("runs");
+                        let elapsed = start.elapsed();
+                        drop(black_box(result));
+                        elapsed
+                    },
+                    || bench::time(|| _ = black_box(floor.run(executor.pool()))),
+                );
+                line(&name, n, r);
+            }
+            let name = format!("first_run_{shape}_{n}");
+            if n == 10_000 && wanted(&name) {
+                let r = interleave(
+                    reps_for(n),
+                    || {
+                        let pipeline = pipeline_of(&deps);
+                        let start = Instant::now();
+                        let result = pipeline.run_with(executor).expect("runs");
+                        let elapsed = start.elapsed();
+                        drop(black_box(result));
+                        elapsed
+                    },
+                    || bench::time(|| _ = black_box(Floor::new(&deps).run(executor.pool()))),
+                );
+                line(&name, n, r);
+            }
+        }
     }
 }
 
-fn speedup(c: &mut Criterion) {
-    let executor = ParallelExecutor::new(2).expect("pool");
+fn speedup(executor: &ParallelExecutor) {
+    const WORK_US: u64 = 20_000;
     let mut pipeline = Pipeline::new("eight");
     for i in 0..8 {
         pipeline.add_step(
             FnStep::builder(format!("work{i}"))
                 .output::<u64>(format!("r{i}"))
                 .build(|ctx| {
-                    ctx.set_output(0, busy_work(20_000));
+                    ctx.set_output(0, busy_work(WORK_US));
                     Ok(())
                 }),
         );
     }
-    let mut group = c.benchmark_group("eight_cpu_bound_steps");
-    group.sample_size(10);
-    group.bench_function("flowyml_2_workers", |b| {
-        b.iter(|| black_box(pipeline.run_with(&executor).expect("runs").steps.len()))
-    });
-    // What the machine allows: the same work as a rayon parallel iterator.
-    group.bench_function("rayon_par_iter_2_workers", |b| {
-        b.iter(|| {
+    let run = || bench::time(|| drop(black_box(pipeline.run_with(executor).expect("runs"))));
+    let sequential =
+        || bench::time(|| _ = black_box((0..8).map(|_| busy_work(WORK_US)).sum::<u64>()));
+    let par_iter = || {
+        bench::time(|| {
             black_box(executor.pool().install(|| {
                 (0..8)
                     .into_par_iter()
-                    .map(|_| busy_work(20_000))
+                    .map(|_| busy_work(WORK_US))
                     .sum::<u64>()
-            }))
+            }));
         })
-    });
-    group.bench_function("sequential", |b| {
-        b.iter_batched(
-            || (),
-            |()| black_box((0..8).map(|_| busy_work(20_000)).sum::<u64>()),
-            BatchSize::SmallInput,
-        )
-    });
-    group.finish();
+    };
+    let vs_seq = interleave(5, sequential, run);
+    println!(
+        "eight_cpu_bound_steps (20 ms each)  speedup over sequential {:.2} (best {:.2}, worst {:.2}): {:.1?} vs {:.1?}",
+        vs_seq.ratio, vs_seq.worst, vs_seq.best, vs_seq.baseline_median, vs_seq.median
+    );
+    let vs_rayon = interleave(5, run, par_iter);
+    println!(
+        "eight_cpu_bound_steps vs rayon par_iter on the same pool: ratio {:.2} (best {:.2}, worst {:.2})",
+        vs_rayon.ratio, vs_rayon.best, vs_rayon.worst
+    );
 }
 
-criterion_group!(benches, overhead, speedup);
-criterion_main!(benches);
+/// Peak memory per step of one contender at `n` steps, in this process
+/// (run as a child, so that nothing else shares its peak).
+fn memory_child(spec: &str) {
+    let mut parts = spec.split(':');
+    let (who, shape, n) = (
+        parts.next().expect("who"),
+        parts.next().expect("shape"),
+        parts
+            .next()
+            .and_then(|n| n.parse::<usize>().ok())
+            .expect("n"),
+    );
+    let executor = ParallelExecutor::new(2).expect("pool");
+    let (start, _) = bench::rss().expect("/proc/self/status");
+    let deps = bench::shapes(n)
+        .into_iter()
+        .find(|(s, _)| *s == shape)
+        .expect("a shape")
+        .1;
+    match who {
+        "floor" => {
+            black_box(Floor::new(&deps).run(executor.pool()));
+            let (_, peak) = bench::rss().expect("rss");
+            println!("{start} {start} {peak}");
+        }
+        _ => {
+            let pipeline = pipeline_of(&deps);
+            let (defined, _) = bench::rss().expect("rss");
+            drop(black_box(pipeline.run_with(&executor).expect("runs")));
+            let (_, peak) = bench::rss().expect("rss");
+            println!("{start} {defined} {peak}");
+        }
+    }
+}
+
+fn memory() {
+    let exe = std::env::current_exe().expect("this benchmark");
+    for shape in ["chain", "fan_out", "random"] {
+        let n = 100_000;
+        let measure = |who: &str| -> (f64, f64) {
+            let out = Command::new(&exe)
+                .env("FLOWYML_BENCH_MEMORY", format!("{who}:{shape}:{n}"))
+                .output()
+                .expect("child");
+            let text = String::from_utf8_lossy(&out.stdout);
+            let v: Vec<f64> = text
+                .split_whitespace()
+                .map(|x| x.parse().expect("a number"))
+                .collect();
+            // (peak − defined) / n, (peak − start) / n
+            ((v[2] - v[1]) / n as f64, (v[2] - v[0]) / n as f64)
+        };
+        let (flowyml_state, flowyml_total) = measure("flowyml");
+        let (_, floor_total) = measure("floor");
+        println!(
+            "memory_{shape}_{n}: flowyml plan + run state {flowyml_state:.0} B/step (with the step definitions {flowyml_total:.0} B/step), floor {floor_total:.0} B/step"
+        );
+    }
+}
+
+fn main() {
+    if let Ok(spec) = std::env::var("FLOWYML_BENCH_MEMORY") {
+        memory_child(&spec);
+        return;
+    }
+    let args: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with("--") || a == "--memory")
+        .collect();
+    if args.iter().any(|a| a == "--memory") {
+        memory();
+        return;
+    }
+    let filters: Vec<&String> = args.iter().collect();
+    let wanted =
+        |name: &str| filters.is_empty() || filters.iter().any(|f| name.contains(f.as_str()));
+    println!("busy_work calibration: {} iterations per µs", calibration());
+    let executor = ParallelExecutor::new(2).expect("pool");
+    overhead(&executor, &wanted);
+    if wanted("eight_cpu_bound_steps") {
+        speedup(&executor);
+    }
+}

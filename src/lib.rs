@@ -1,5 +1,6 @@
 //! Fixtures shared by flowyml's examples, integration tests and benchmarks.
 
+pub mod bench;
 #[cfg(feature = "gpu")]
 pub mod gpu_kernels;
 
@@ -36,15 +37,39 @@ impl SplitMix64 {
 
 /// Spins the CPU for about `micros` microseconds of dependent arithmetic
 /// and returns a value the optimizer cannot drop: a stand-in for a step's
-/// real work in benchmarks. Calibrated on the 2-core CI machine (~260
-/// iterations per µs); `black_box` keeps LLVM from folding the chain, which
-/// made the plain loop ~11× faster than its nominal time.
+/// real work in benchmarks. The iterations per microsecond are measured
+/// once per process ([`calibration`]), since a constant tuned on one
+/// machine ran 2.8× fast on another; `black_box` keeps LLVM from folding
+/// the chain.
 pub fn busy_work(micros: u64) -> u64 {
-    let mut x = micros;
-    for i in 0..micros * 260 {
+    spin(micros * calibration())
+}
+
+fn spin(iterations: u64) -> u64 {
+    let mut x = iterations;
+    for i in 0..iterations {
         x = std::hint::black_box(x)
             .wrapping_mul(6_364_136_223_846_793_005)
             .wrapping_add(i);
     }
     x
+}
+
+/// How many iterations of [`busy_work`]'s loop take a microsecond on this
+/// machine: the best of several timed runs of 2 ms nominal, measured on
+/// first use.
+pub fn calibration() -> u64 {
+    static PER_MICRO: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+    *PER_MICRO.get_or_init(|| {
+        const PROBE: u64 = 500_000;
+        let best = (0..7)
+            .map(|_| {
+                let start = std::time::Instant::now();
+                std::hint::black_box(spin(PROBE));
+                start.elapsed()
+            })
+            .min()
+            .expect("seven runs");
+        (PROBE as f64 / best.as_secs_f64() / 1e6).round().max(1.0) as u64
+    })
 }
