@@ -45,8 +45,8 @@ fn pipeline_of(deps: &Deps) -> Pipeline {
 
 fn reps_for(n: usize) -> usize {
     match n {
-        ..=1_000 => 301,
-        ..=10_000 => 61,
+        0..=1_000 => 301,
+        1_001..=10_000 => 61,
         _ => 11,
     }
 }
