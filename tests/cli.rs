@@ -100,7 +100,7 @@ fn graph_prints_dot_and_mermaid() {
     let (result, out) = cli(&["graph", "cli_demo", "--format", "dot"]);
     result.expect("graph");
     assert!(
-        out.contains("\"make_numbers\" -> \"sum\" [label=\"numbers\"]"),
+        crate::dot_edges(&out).contains(&crate::edge("make_numbers", "sum", "numbers")),
         "{out}"
     );
     let (_, out) = cli(&["graph", "cli_demo"]);

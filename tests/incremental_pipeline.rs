@@ -133,7 +133,7 @@ fn version_b(x: &u32) -> u32 {
 
 #[test]
 fn bodies_differing_by_one_token_have_different_code_fingerprints() {
-    let specs = flowyml::registry::steps();
+    let specs = flowyml::step::registered();
     let fp = |name: &str| {
         specs
             .iter()

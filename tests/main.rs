@@ -12,8 +12,10 @@ mod executor;
 mod gpu;
 mod incremental;
 mod incremental_pipeline;
+mod layers;
 mod lazy;
 mod pipeline;
+mod resource;
 mod scheduler;
 
 use std::process::{Command, Stdio};
@@ -42,6 +44,40 @@ fn json_statuses(json: &str) -> Vec<String> {
         .iter()
         .map(|s| s["status"].as_str().unwrap_or("").to_owned())
         .collect()
+}
+
+/// The edges of a DOT graph made by `to_dot`, by label:
+/// `(producer, consumer, artifact)`, a run-time input's producer being its
+/// own name.
+fn dot_edges(dot: &str) -> Vec<(String, String, String)> {
+    let label = |line: &str| -> Option<String> {
+        let start = line.find("label=\"")? + 7;
+        let end = start + line[start..].find('"')?;
+        Some(line[start..end].to_owned())
+    };
+    let mut labels = std::collections::HashMap::new();
+    let mut edges = Vec::new();
+    for line in dot.lines().map(str::trim) {
+        let id = line.split_whitespace().next().unwrap_or_default();
+        if line.contains(" -> ") {
+            let to = line.split_whitespace().nth(2).unwrap_or_default();
+            edges.push((
+                id.to_owned(),
+                to.to_owned(),
+                label(line).unwrap_or_default(),
+            ));
+        } else if let Some(l) = label(line) {
+            labels.insert(id.to_owned(), l);
+        }
+    }
+    edges
+        .into_iter()
+        .map(|(from, to, artifact)| (labels[&from].clone(), labels[&to].clone(), artifact))
+        .collect()
+}
+
+fn edge(from: &str, to: &str, artifact: &str) -> (String, String, String) {
+    (from.to_owned(), to.to_owned(), artifact.to_owned())
 }
 
 /// `autotests = false` means cargo compiles only what this file names: a

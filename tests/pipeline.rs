@@ -3,6 +3,7 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+use flowyml::error::Problem;
 use flowyml::step::FnStep;
 use flowyml::{Error, ParallelExecutor, Pipeline, StepStatus, pipeline, step};
 
@@ -36,7 +37,7 @@ fn a_step_stays_a_plain_function() {
 
 #[test]
 fn steps_are_registered_with_their_signature() {
-    let specs = flowyml::registry::steps();
+    let specs = flowyml::step::registered();
     let spec = specs
         .iter()
         .find(|s| &*s.name == "describe")
@@ -120,20 +121,30 @@ fn validation_reports_every_problem_together() {
     };
     assert_eq!(pipeline, "broken");
     assert_eq!(problems.len(), 3, "{problems:#?}");
+    assert!(problems.contains(&Problem::ProducedTwice {
+        artifact: "mean".into(),
+        first: Some("describe".into()),
+        second: "other_mean".into(),
+    }));
+    assert!(problems.contains(&Problem::MissingInput {
+        step: "describe".into(),
+        artifact: "clean".into(),
+        did_you_mean: Some("clen".into()),
+    }));
+    assert!(problems.iter().any(|p| matches!(p,
+        Problem::MissingInput { step, artifact, .. } if step == "scale" && artifact == "clean")));
+    let text = err.to_string();
     assert!(
-        problems.iter().any(|p| p
-            == "artifact `mean` is produced twice: by step `describe` and by step `other_mean`")
-    );
-    assert!(problems.iter().any(|p| p.contains("step `describe` needs artifact `clean`, which no step produces and no run-time input provides; did you mean `clen`?")));
-    assert!(
-        problems
-            .iter()
-            .any(|p| p.contains("step `scale` needs artifact `clean`"))
+        text.starts_with("pipeline `broken` is invalid:\n  - "),
+        "{text}"
     );
     assert!(
-        err.to_string()
-            .starts_with("pipeline `broken` is invalid:\n  - ")
+        text.contains(
+            "artifact `mean` is produced twice: by step `describe` and by step `other_mean`"
+        ),
+        "{text}"
     );
+    assert!(text.contains("step `describe` needs artifact `clean`, which no step produces and no run-time input provides; did you mean `clen`?"), "{text}");
 }
 
 #[test]
@@ -151,11 +162,17 @@ fn validation_names_a_cycle_in_order() {
             .output::<u8>("y")
             .build(|_| Ok(())),
     );
-    let err = p.validate().unwrap_err().to_string();
-    assert!(
-        err.ends_with("cycle: a -> b -> a") || err.ends_with("cycle: b -> a -> b"),
-        "{err}"
+    let err = p.validate().unwrap_err();
+    let Error::InvalidPipeline { problems, .. } = &err else {
+        panic!("{err}")
+    };
+    assert_eq!(
+        problems,
+        &[Problem::Cycle {
+            steps: vec!["a".into(), "b".into()]
+        }]
     );
+    assert!(err.to_string().ends_with("cycle: a -> b -> a"), "{err}");
 }
 
 #[test]
@@ -249,6 +266,7 @@ fn a_failing_step_is_named_and_its_dependents_skipped() -> flowyml::Result<()> {
         step,
         message,
         result,
+        ..
     } = err
     else {
         panic!("expected StepFailed")
@@ -355,14 +373,16 @@ fn graphs_show_every_edge() {
     let mut p = Pipeline::new("stats");
     p.add_step(clean_data).add_step(describe).add_step(scale);
     let dot = p.to_dot();
-    assert!(
-        dot.contains("\"clean_data\" -> \"describe\" [label=\"clean\"]"),
-        "{dot}"
-    );
-    assert!(
-        dot.contains("\"describe\" -> \"scale\" [label=\"mean\"]"),
-        "{dot}"
-    );
+    let edges = crate::dot_edges(&dot);
+    for (from, to, artifact) in [
+        ("raw", "clean_data", "raw"),
+        ("clean_data", "describe", "clean"),
+        ("clean_data", "scale", "clean"),
+        ("describe", "scale", "mean"),
+    ] {
+        assert!(edges.contains(&crate::edge(from, to, artifact)), "{dot}");
+    }
+    assert_eq!(edges.len(), 4, "{dot}");
     let mermaid = p.to_mermaid();
     assert!(mermaid.starts_with("flowchart LR"));
     assert!(mermaid.contains("input_raw([\"raw\"])"), "{mermaid}");
@@ -450,4 +470,54 @@ fn result_aliases_are_fallible_steps() -> flowyml::Result<()> {
         "pipeline `alias`: step `parse_port` failed: port \"http\": invalid digit found in string"
     );
     Ok(())
+}
+
+/// A step downstream of a cycle is unordered too and feeds nothing: the
+/// cycle must still be found (walking inputs, not dependents), and named.
+#[test]
+fn a_cycle_behind_a_downstream_step_is_reported_not_a_panic() {
+    let step = |name: &'static str, input: &'static str, output: &'static str| {
+        FnStep::builder(name)
+            .input::<u8>(input)
+            .output::<u8>(output)
+            .build(|_| Ok(()))
+    };
+    let mut p = Pipeline::new("cyclic");
+    p.add_step(step("sink", "b", "c"))
+        .add_step(step("A", "b", "a"))
+        .add_step(step("B", "a", "b"));
+    let err = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| p.validate()))
+        .expect("validation does not panic")
+        .unwrap_err();
+    let Error::InvalidPipeline { problems, .. } = &err else {
+        panic!("{err}")
+    };
+    assert_eq!(
+        problems,
+        &[Problem::Cycle {
+            steps: vec!["A".into(), "B".into()]
+        }]
+    );
+    assert!(err.to_string().ends_with("cycle: A -> B -> A"), "{err}");
+}
+
+/// A step named after its output (`fn clean` → `"clean"`) is a step, not a
+/// run-time input; names with quotes are escaped.
+#[test]
+fn dot_draws_a_step_named_like_its_output_as_a_step() {
+    #[step(outputs = ["clean"])]
+    fn clean(raw: &Vec<f64>) -> Vec<f64> {
+        raw.clone()
+    }
+    #[step(outputs = ["report"])]
+    fn report(clean: &Vec<f64>) -> usize {
+        clean.len()
+    }
+    let mut p = Pipeline::new("say \"etl\"");
+    p.add_step(clean).add_step(report);
+    let dot = p.to_dot();
+    let ellipses = dot.lines().filter(|l| l.contains("shape=ellipse")).count();
+    assert_eq!(ellipses, 1, "only `raw` is a run-time input:\n{dot}");
+    assert!(dot.contains("label=\"raw\""), "{dot}");
+    assert!(dot.starts_with("digraph \"say \\\"etl\\\"\""), "{dot}");
 }

@@ -15,7 +15,8 @@ use quote::{format_ident, quote, quote_spanned};
 use syn::spanned::Spanned;
 use syn::{FnArg, ImplItem, ImplItemFn, ItemImpl, ReturnType};
 
-use crate::errors::{Errors, with_item};
+use crate::attr::{Args, Kind};
+use crate::ctxt::{Ctxt, with_item};
 
 /// A checked lazy property.
 struct Property {
@@ -34,30 +35,27 @@ pub fn lazy_properties(args: TokenStream, item: TokenStream) -> TokenStream {
             return with_item(item, err);
         }
     };
-    let field = match parse_args(args) {
-        Ok(field) => field,
-        Err(err) => return with_item(strip_markers(imp), err),
-    };
-    let mut errors = Errors::default();
+    let cx = Ctxt::new();
+    let field = parse_args(args, &cx);
     if imp.trait_.is_some() {
-        errors.push(
+        cx.error_at(
             &imp.self_ty,
             "#[lazy_properties] goes on an inherent `impl` block, not on a trait impl",
         );
     }
     if !imp.generics.params.is_empty() {
-        errors.push(
+        cx.error_at(
             &imp.generics,
             "#[lazy_properties] does not support generic impl blocks yet: use a concrete type, \
              or a `LazyValue` field",
         );
     }
-    let properties = check_properties(&mut imp, &mut errors);
+    let properties = check_properties(&mut imp, &cx);
     // Valid properties are expanded even when others are not, so that the
     // type's `LazyCells` field still type-checks and only the real mistakes
     // are reported.
     let expanded = expand(imp, &field, properties);
-    match errors.finish() {
+    match cx.check() {
         Ok(()) => expanded,
         Err(err) => with_item(expanded, err),
     }
@@ -72,21 +70,15 @@ pub fn lazy_property_alone(_args: TokenStream, item: TokenStream) -> TokenStream
     with_item(item, err)
 }
 
-fn parse_args(args: TokenStream) -> syn::Result<syn::Ident> {
-    let mut field = format_ident!("lazy");
-    if args.is_empty() {
-        return Ok(field);
+fn parse_args(args: TokenStream, cx: &Ctxt) -> syn::Ident {
+    let args = Args::parse(args, "#[lazy_properties]", &[("field", Kind::Path)], cx);
+    match args.path("field") {
+        None => format_ident!("lazy"),
+        Some(path) => path.get_ident().cloned().unwrap_or_else(|| {
+            cx.error_at(path, "`field` names a field of the type: `field = cells`");
+            format_ident!("lazy")
+        }),
     }
-    let parser = syn::meta::parser(|meta| {
-        if meta.path.is_ident("field") {
-            field = meta.value()?.parse()?;
-            Ok(())
-        } else {
-            Err(meta.error("unknown #[lazy_properties] argument: the only one is `field = name`"))
-        }
-    });
-    syn::parse::Parser::parse2(parser, args)?;
-    Ok(field)
 }
 
 fn is_marker(attr: &syn::Attribute) -> bool {
@@ -96,24 +88,15 @@ fn is_marker(attr: &syn::Attribute) -> bool {
         .is_some_and(|s| s.ident == "lazy_property")
 }
 
-fn strip_markers(mut imp: ItemImpl) -> ItemImpl {
-    for item in &mut imp.items {
-        if let ImplItem::Fn(f) = item {
-            f.attrs.retain(|a| !is_marker(a));
-        }
-    }
-    imp
-}
-
-fn check_properties(imp: &mut ItemImpl, errors: &mut Errors) -> Vec<Property> {
+fn check_properties(imp: &mut ItemImpl, cx: &Ctxt) -> Vec<Property> {
     let mut properties = Vec::new();
     for item in &imp.items {
         let ImplItem::Fn(f) = item else { continue };
         if let Some(marker) = f.attrs.iter().find(|a| is_marker(a)) {
             if !matches!(marker.meta, syn::Meta::Path(_)) {
-                errors.push(marker, "#[lazy_property] takes no arguments");
+                cx.error_at(marker, "#[lazy_property] takes no arguments");
             }
-            if let Some(p) = check_method(f, errors) {
+            if let Some(p) = check_method(f, cx) {
                 properties.push(p);
             }
         }
@@ -121,29 +104,30 @@ fn check_properties(imp: &mut ItemImpl, errors: &mut Errors) -> Vec<Property> {
     properties
 }
 
-fn check_method(f: &ImplItemFn, errors: &mut Errors) -> Option<Property> {
+fn check_method(f: &ImplItemFn, cx: &Ctxt) -> Option<Property> {
     let sig = &f.sig;
-    let mut found = Errors::default();
+    // This method's own errors, so that a property with any is left out.
+    let found = Ctxt::new();
     if let Some(a) = &sig.asyncness {
-        found.push(a, "a lazy property cannot be `async`: compute the value synchronously, or keep a future in a `LazyValue`");
+        found.error_at(a, "a lazy property cannot be `async`: compute the value synchronously, or keep a future in a `LazyValue`");
     }
     if !sig.generics.params.is_empty() {
-        found.push(
+        found.error_at(
             &sig.generics,
             "a lazy property cannot be generic: it caches one value per instance",
         );
     }
     match sig.inputs.first() {
         Some(FnArg::Receiver(r)) if r.reference.is_some() && r.mutability.is_none() => {}
-        Some(FnArg::Receiver(r)) if r.mutability.is_some() => found.push(
+        Some(FnArg::Receiver(r)) if r.mutability.is_some() => found.error_at(
             r,
             "a lazy property takes `&self`, not `&mut self`: the cached value is shared, so computing it cannot mutate the instance",
         ),
-        Some(r @ FnArg::Receiver(_)) => found.push(r, "a lazy property takes `&self`: write `fn name(&self) -> T`"),
-        _ => found.push(&sig.ident, "a lazy property is a method taking `&self`: write `fn name(&self) -> T`"),
+        Some(r @ FnArg::Receiver(_)) => found.error_at(r, "a lazy property takes `&self`: write `fn name(&self) -> T`"),
+        _ => found.error_at(&sig.ident, "a lazy property is a method taking `&self`: write `fn name(&self) -> T`"),
     }
     for extra in sig.inputs.iter().skip(1) {
-        found.push(
+        found.error_at(
             extra,
             "a lazy property takes no parameter besides `&self`: its value is cached once per instance, so it cannot depend on arguments",
         );
@@ -151,20 +135,20 @@ fn check_method(f: &ImplItemFn, errors: &mut Errors) -> Option<Property> {
     let ty = match &sig.output {
         ReturnType::Type(_, ty) => Some((**ty).clone()),
         ReturnType::Default => {
-            found.add(syn::Error::new(
+            found.error(syn::Error::new(
                 sig.paren_token.span.close(),
                 "a lazy property needs a return type: write `fn name(&self) -> T`",
             ));
             None
         }
     };
-    match (found.finish(), ty) {
+    match (found.check(), ty) {
         (Ok(()), Some(ty)) => Some(Property {
             name: sig.ident.clone(),
             ty,
         }),
         (Err(e), _) => {
-            errors.add(e);
+            cx.error(e);
             None
         }
         (Ok(()), None) => None,

@@ -11,7 +11,8 @@
 
 use proc_macro::TokenStream;
 
-mod errors;
+mod attr;
+mod ctxt;
 mod lazy;
 mod pipeline;
 mod step;
@@ -34,15 +35,42 @@ pub fn lazy_property(args: TokenStream, item: TokenStream) -> TokenStream {
     lazy::lazy_property_alone(args.into(), item.into()).into()
 }
 
-/// Makes a plain function a pipeline step.
+/// Makes a plain function a pipeline step; the function stays callable as
+/// written.
 ///
-/// `#[step(inputs = ["raw"], outputs = ["clean"])]`, with optional
-/// `name = ".."`, `gpu` and `watch = ["file"]`. Without `inputs`, the
-/// parameter names are the input artifacts; without `outputs`, the single
-/// output is named after the function. A parameter is `&T` (borrowed from
-/// the shared artifact) or an owned `T: Clone`; several outputs are returned
-/// as a tuple; a `Result<_, E: Display>` return fails the step with `E`'s
-/// message. The function stays callable as written.
+/// ```
+/// use flowyml::step;
+///
+/// #[step(outputs = ["clean"])]
+/// fn clean(raw: &Vec<f64>) -> Vec<f64> {
+///     raw.iter().copied().filter(|v| v.is_finite()).collect()
+/// }
+/// assert_eq!(clean(&vec![1.0, f64::NAN]), vec![1.0]);
+/// ```
+///
+/// The arguments, `#[step(key = value, ..)]`, each given at most once:
+///
+/// | key | meaning |
+/// | --- | --- |
+/// | `outputs = ["a", ..]` | the names of the artifacts the step returns: one name, or one per element of a returned tuple. Required when the step returns a value; a step returning `()` has none. |
+/// | `inputs = ["a", ..]` | the names of the artifacts the parameters receive, in order (by default each parameter's own name) |
+/// | `name = "step"` | the step's name (by default the function's) |
+/// | `gpu` | the step uses the run's GPU, received as a `&Gpu` parameter (feature `gpu`) |
+/// | `fallback = path` | with `gpu`: the CPU function, same parameters without the `&Gpu`, run when the run has no GPU (the record notes it) |
+/// | `watch = ["file", ..]` | files the step reads: a change of their content reruns it |
+/// | `crate = "path"` | where `flowyml` is, for crates that re-export it |
+///
+/// A parameter is `&T` (borrowed from the shared artifact) or an owned `T:
+/// Clone` (a clone for this step). A `Result<_, E>` return fails the step
+/// with `E` (kept as the error's source where `E` is an error type, by its
+/// message otherwise).
+///
+/// A step that returns a value must name it:
+///
+/// ```compile_fail
+/// #[flowyml::step]
+/// fn load() -> Vec<u32> { vec![1, 2] } // error: add `outputs = ["load"]`
+/// ```
 #[proc_macro_attribute]
 pub fn step(args: TokenStream, item: TokenStream) -> TokenStream {
     step::step(args.into(), item.into()).into()

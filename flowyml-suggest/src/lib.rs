@@ -2,9 +2,8 @@
 //! run-time errors and `flowyml-macros`' compile errors so that both
 //! suggest names the same way.
 
-/// `"; did you mean `x`?"` for the known name closest to `wanted` by edit
-/// distance, or `""` when none is close enough to be a typo (more than a
-/// third of the longer name's characters would have to change).
+/// `"; did you mean `x`?"` for the known name closest to `wanted`, or `""`
+/// when none is close enough to be a typo (see [`closest`]).
 ///
 /// ```
 /// use flowyml_suggest::did_you_mean;
@@ -14,11 +13,25 @@
 /// assert_eq!(did_you_mean("weights", known.into_iter()), "");
 /// ```
 pub fn did_you_mean<'a>(wanted: &str, known: impl Iterator<Item = &'a str>) -> String {
+    closest(wanted, known).map_or_else(String::new, |k| format!("; did you mean `{k}`?"))
+}
+
+/// The known name closest to `wanted` by edit distance, unless it is too
+/// far to be a typo (more than a third of the longer name's characters
+/// would have to change).
+///
+/// ```
+/// use flowyml_suggest::closest;
+///
+/// assert_eq!(closest("modle", ["model", "data"].into_iter()), Some("model"));
+/// assert_eq!(closest("x", ["model"].into_iter()), None);
+/// ```
+pub fn closest<'a>(wanted: &str, known: impl Iterator<Item = &'a str>) -> Option<&'a str> {
     known
         .map(|k| (levenshtein(wanted, k), k))
         .filter(|(d, k)| *d <= wanted.len().max(k.len()).div_ceil(3))
         .min()
-        .map_or_else(String::new, |(_, k)| format!("; did you mean `{k}`?"))
+        .map(|(_, k)| k)
 }
 
 fn levenshtein(a: &str, b: &str) -> usize {

@@ -21,10 +21,9 @@ use std::fmt;
 use std::sync::Arc;
 
 use crate::error::Result;
-use crate::incremental::Fingerprint;
+use crate::incremental::fingerprint::Fingerprint;
 
-/// A value exchanged between steps, shared by reference count.
-pub type Artifact = Arc<dyn Any + Send + Sync>;
+pub use crate::record::Artifact;
 
 /// A type that encodes itself as an artifact (the polars `DataFrame` does,
 /// as Arrow IPC). Its content fingerprint is the hash of its encoding, so

@@ -1,9 +1,8 @@
 //! Batch processing: split any iterator into fixed-size batches.
 //!
 //! [`batch_iterator`] works on any `IntoIterator`, including generators of
-//! unknown length (the reference fails on those). [`batch_slices`] splits a
-//! slice into sub-slices without copying. [`Batches::progress`] adds an
-//! indicatif progress bar, the counterpart of the guide's `tqdm`.
+//! unknown length. [`batch_slices`] splits a slice into sub-slices without
+//! copying. [`Batches::progress`] draws an indicatif progress bar.
 
 use indicatif::{ProgressBar, ProgressBarIter, ProgressStyle};
 

@@ -1,8 +1,9 @@
 //! `SmartCache`: a thread-safe key-value cache with a time to live and an
 //! optional bound, built on [moka](https://docs.rs/moka).
 //!
-//! Unlike the guide's `if cached:` pattern, a stored empty or zero value is
-//! a hit: [`SmartCache::get`] returns `Option<V>`, and `Some(0)` is `Some`.
+//! A stored empty or zero value is a hit: [`SmartCache::get`] returns
+//! `Option<V>`, and `Some(0)` is `Some` (a truthiness test on the value
+//! would miss it).
 //! Eviction (TinyLFU admission, LRU eviction) and expiry are moka's; moka
 //! applies them lazily, so [`SmartCache::len`] first runs its pending
 //! maintenance to report an exact count.

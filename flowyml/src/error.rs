@@ -1,12 +1,153 @@
-//! The one error type of flowyml.
+//! The one error type of flowyml, and the one error type of user code.
 //!
 //! Every variant names the thing at fault (the task, the step, the artifact,
 //! the column) so that a failure can be traced without a debugger.
+//!
+//! This module is the ground floor: it names nothing above it. A failed
+//! pipeline run is still an `Err(`[`Error::StepFailed`]`)` carrying the
+//! whole [`PipelineResult`], so the result's data is defined below this
+//! module (in `record`); the accessors that fail with an [`Error`] are
+//! implemented on it in [`pipeline`](mod@crate::pipeline). The other way to cut
+//! the circle, an error generic over what it carries, would put a type
+//! parameter on every `Result` of the crate.
 
+use std::fmt;
 use std::path::PathBuf;
+use std::sync::Arc;
+
+use crate::record::PipelineResult;
 
 /// `Result` with flowyml's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// The error user code fails with, in a pipeline step and in an
+/// [`IncrementalComputation`](crate::IncrementalComputation) node alike:
+/// any error converts into it with `?` (and so do a `String` and a
+/// `&str`), and the original error stays reachable through
+/// [`source`](std::error::Error::source) and `downcast_ref`.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// One problem that validation found in a pipeline; [`Error::InvalidPipeline`]
+/// lists every one. Its `Display` is a sentence naming the steps and
+/// artifacts involved.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Problem {
+    /// A function was added with `add_step` without `#[step]`.
+    NotAStep {
+        /// The function's type name.
+        function: String,
+    },
+    /// A step said why it cannot be part of a pipeline.
+    Step {
+        /// The step.
+        step: String,
+        /// Its reason.
+        message: String,
+    },
+    /// Two steps have the same name.
+    DuplicateStep {
+        /// The name.
+        step: String,
+    },
+    /// An artifact has two producers.
+    ProducedTwice {
+        /// The artifact.
+        artifact: String,
+        /// The first producer: a step, or `None` for a run-time input.
+        first: Option<String>,
+        /// The step that produces it again.
+        second: String,
+    },
+    /// A step needs an artifact that no step produces and no run-time
+    /// input provides.
+    MissingInput {
+        /// The step.
+        step: String,
+        /// The artifact it needs.
+        artifact: String,
+        /// The closest name that exists, if one is close.
+        did_you_mean: Option<String>,
+    },
+    /// A producer and a consumer disagree on an artifact's type.
+    TypeMismatch {
+        /// The artifact.
+        artifact: String,
+        /// Its producer: a step, or `None` for a run-time input.
+        producer: Option<String>,
+        /// The type it produces.
+        produced: String,
+        /// The step that reads it.
+        consumer: String,
+        /// The type that step expects.
+        expected: String,
+    },
+    /// Steps that wait for each other.
+    Cycle {
+        /// The steps in dependency order, each feeding the next and the
+        /// last feeding the first.
+        steps: Vec<String>,
+    },
+}
+
+fn producer(p: &Option<String>) -> String {
+    p.as_ref()
+        .map_or_else(|| "a run-time input".to_owned(), |s| format!("step `{s}`"))
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Problem::NotAStep { function } => write!(
+                f,
+                "`{function}` is not a step: annotate the function with `#[step(outputs = [..])]`"
+            ),
+            Problem::Step { step, message } => write!(f, "step `{step}`: {message}"),
+            Problem::DuplicateStep { step } => write!(f, "step `{step}` is added twice"),
+            Problem::ProducedTwice {
+                artifact,
+                first,
+                second,
+            } => write!(
+                f,
+                "artifact `{artifact}` is produced twice: by {} and by step `{second}`",
+                producer(first)
+            ),
+            Problem::MissingInput {
+                step,
+                artifact,
+                did_you_mean,
+            } => {
+                write!(
+                    f,
+                    "step `{step}` needs artifact `{artifact}`, which no step produces and no run-time input provides"
+                )?;
+                match did_you_mean {
+                    Some(name) => write!(f, "; did you mean `{name}`?"),
+                    None => Ok(()),
+                }
+            }
+            Problem::TypeMismatch {
+                artifact,
+                producer: p,
+                produced,
+                consumer,
+                expected,
+            } => write!(
+                f,
+                "type mismatch for artifact `{artifact}`: {} produces `{produced}` but step `{consumer}` expects `{expected}`",
+                producer(p)
+            ),
+            Problem::Cycle { steps } => {
+                write!(f, "cycle: {}", steps.join(" -> "))?;
+                match steps.first() {
+                    Some(first) => write!(f, " -> {first}"),
+                    None => Ok(()),
+                }
+            }
+        }
+    }
+}
 
 /// Everything that can go wrong in flowyml.
 #[derive(Debug, thiserror::Error)]
@@ -47,8 +188,8 @@ pub enum Error {
     InvalidPipeline {
         /// The pipeline's name.
         pipeline: String,
-        /// Every problem found, one per entry.
-        problems: Vec<String>,
+        /// Every problem found.
+        problems: Vec<Problem>,
     },
 
     /// A step failed (returned an error or panicked); the run's result says
@@ -61,8 +202,12 @@ pub enum Error {
         step: String,
         /// Its error message.
         message: String,
+        /// The step's own error (for a panic, its message), reachable as
+        /// this error's `source()`.
+        #[source]
+        source: Arc<dyn std::error::Error + Send + Sync>,
         /// Everything the run did.
-        result: Box<crate::pipeline::PipelineResult>,
+        result: Box<PipelineResult>,
     },
 
     /// No artifact has this name.
@@ -72,6 +217,17 @@ pub enum Error {
         name: String,
         /// A suggestion, if a name is close.
         hint: String,
+    },
+
+    /// The pipeline has this artifact, but the run did not produce it.
+    #[error("artifact `{name}` was not produced: step `{producer}` {status}")]
+    NotProduced {
+        /// The artifact.
+        name: String,
+        /// The step that produces it.
+        producer: String,
+        /// What happened to that step (`failed`, `skipped`).
+        status: crate::record::StepStatus,
     },
 
     /// The artifact exists with another type.
@@ -180,7 +336,7 @@ pub enum Error {
         panicked: bool,
         /// Its error (or the panic message).
         #[source]
-        source: Box<dyn std::error::Error + Send + Sync>,
+        source: BoxError,
     },
 
     /// A dirty node was read before being computed.
@@ -291,6 +447,17 @@ impl Error {
     pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         Error::Io {
             path: path.into(),
+            source,
+        }
+    }
+
+    /// Wraps a polars error with what was being done (`map_err(Error::polars("reading x.csv"))`).
+    #[cfg(feature = "dataframe")]
+    pub(crate) fn polars(
+        context: impl Into<String>,
+    ) -> impl FnOnce(polars::error::PolarsError) -> Self {
+        move |source| Error::Polars {
+            context: context.into(),
             source,
         }
     }

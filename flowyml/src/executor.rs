@@ -2,9 +2,8 @@
 //!
 //! [`ParallelExecutor`] owns a `rayon::ThreadPool` of `max_workers` threads
 //! and runs every task on it: [`submit`](ParallelExecutor::submit) spawns
-//! onto the pool (no thread or pool per call, unlike the reference, which
-//! leaks a pool per `submit`), [`map`](ParallelExecutor::map) is a parallel
-//! iterator installed in the pool, and the pipeline scheduler drives its
+//! onto the pool (no thread or pool per call), [`map`](ParallelExecutor::map)
+//! is a parallel iterator installed in the pool, and pipelines run their
 //! ready queue on the same pool.
 //!
 //! # Design: no deadlock when tasks wait for tasks

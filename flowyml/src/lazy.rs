@@ -1,12 +1,11 @@
 //! Lazy evaluation: defer expensive computations until their results are
 //! needed, compute them once, share them between threads.
 //!
-//! * [`LazyValue`] is the guide's `LazyValue(lambda: ...)`: the closure runs
-//!   on the first [`value`](LazyValue::value) and never again. Threads that
+//! * [`LazyValue`] holds a closure that runs on the first
+//!   [`value`](LazyValue::value) and never again. Threads that
 //!   race on the first access wait for the one that computes.
 //! * [`TryLazyValue`] is the fallible form: an `Err` is returned to the
-//!   caller and **not** cached, so the next access tries again (the
-//!   reference behaves so for exceptions).
+//!   caller and **not** cached, so the next access tries again.
 //! * [`lazy_property`](crate::lazy_property) turns a `&self` method into a
 //!   per-instance cached property, stored in the instance's [`LazyCells`].
 //!

@@ -1,33 +1,76 @@
 //! # flowyml
 //!
-//! Fast data and ML pipelines in Rust. Annotate plain functions as steps and
-//! get a pipeline that is checked when it compiles, runs in parallel on
-//! rayon, recomputes only what changed, runs steps on any GPU (feature
-//! `gpu`) and keeps dataframes small (feature `dataframe`).
-//!
-//! One concept of the guide, one module:
-//!
-//! | guide section | module |
-//! | --- | --- |
-//! | Lazy Evaluation | [`lazy`] ([`LazyValue`], [`lazy_property`]) |
-//! | Parallel Execution | [`executor`] ([`ParallelExecutor`]) |
-//! | Batch Processing | [`batch`] ([`batch_iterator`]) |
-//! | SmartCache | [`cache`] ([`SmartCache`]) |
-//! | Parallel Pipeline Steps | [`step`](mod@step) ([`#[step]`](macro@step)), [`pipeline`](mod@pipeline) ([`Pipeline`], [`#[pipeline]`](macro@pipeline)) |
-//! | Incremental Computation | [`incremental`] ([`IncrementalComputation`]) |
-//! | GPU Resource Management | `gpu` (feature `gpu`: `GpuResourceManager`, `Gpu`) |
-//! | DataFrame Optimization (feature `dataframe`) | `dataframe` (`optimize_dataframe`, `read_csv_chunks`) |
+//! Fast data and ML pipelines in Rust. Annotate plain functions as steps,
+//! group them in a `#[pipeline]` module, and get a pipeline whose DAG is
+//! checked when it compiles, that runs independent steps in parallel on a
+//! rayon pool, recomputes only what changed, runs steps on any GPU
+//! (feature `gpu`) and keeps dataframes small (feature `dataframe`).
 //!
 //! ```
-//! use flowyml::{LazyValue, ParallelExecutor, batch_iterator};
+//! use flowyml::pipeline;
 //!
-//! let data = LazyValue::new(|| (1..=1000).collect::<Vec<u64>>());
-//! assert!(!data.is_computed());
-//! let executor = ParallelExecutor::new(2)?;
-//! let sums = executor.map(|b: Vec<u64>| b.iter().sum::<u64>(), batch_iterator(data.value().iter().copied(), 250)?);
-//! assert_eq!(sums.iter().sum::<u64>(), 500_500);
+//! #[pipeline(name = "stats")]
+//! mod stats {
+//!     #[step(outputs = ["numbers"])]
+//!     fn load() -> Vec<f64> {
+//!         vec![1.0, 2.0, 3.0, 4.0]
+//!     }
+//!
+//!     #[step(outputs = ["mean"])]
+//!     fn mean(numbers: &Vec<f64>) -> f64 {
+//!         numbers.iter().sum::<f64>() / numbers.len() as f64
+//!     }
+//!
+//!     #[step(outputs = ["max"])]
+//!     fn max(numbers: &Vec<f64>) -> f64 {
+//!         numbers.iter().copied().fold(f64::MIN, f64::max)
+//!     }
+//! }
+//!
+//! // `mean` and `max` run in parallel once `load` is done.
+//! let result = stats::pipeline().run()?;
+//! assert_eq!((*result.get::<f64>("mean")?, *result.get::<f64>("max")?), (2.5, 4.0));
+//! println!("{}", result.summary());
 //! # Ok::<(), flowyml::Error>(())
 //! ```
+//!
+//! ## Concepts
+//!
+//! | concept | where |
+//! | --- | --- |
+//! | steps: plain functions as units of work | [`step`](mod@step) ([`#[step]`](macro@step), [`Step`], [`FnStep`](step::FnStep)) |
+//! | pipelines: steps wired by artifact name, validated, run in parallel | [`pipeline`](mod@pipeline) ([`Pipeline`], [`#[pipeline]`](macro@pipeline), [`PipelineResult`]) |
+//! | the values steps exchange, and how each type is hashed and stored | [`artifact`] |
+//! | per-run resources such as an opened GPU | [`resource`] |
+//! | every `#[pipeline]` of the program, by name | [`registry`] |
+//! | a command line over the registry (feature `cli`, on by default) | `cli` |
+//! | recomputing only what changed: fingerprints, cache keys, the on-disk store | [`incremental`] ([`IncrementalComputation`], [`ArtifactStore`](incremental::ArtifactStore)) |
+//! | GPU steps, adapter choice and memory (feature `gpu`) | `gpu` |
+//! | polars frames as artifacts, made small (feature `dataframe`) | `dataframe` |
+//! | lazy values and properties | [`lazy`] ([`LazyValue`], [`#[lazy_property]`](macro@lazy_property)) |
+//! | a parallel executor, batches, a TTL cache | [`executor`] ([`ParallelExecutor`]), [`batch`] ([`batch_iterator`]), [`cache`] ([`SmartCache`]) |
+//! | the error type | [`error`] ([`Error`], [`Problem`](error::Problem), [`BoxError`]) |
+//!
+//! ## Layers
+//!
+//! Imports point down this list, never up and never in a circle (a test,
+//! `tests/layers.rs`, checks it):
+//!
+//! 1. `record` (a run's data: [`PipelineResult`], [`StepRecord`](pipeline::StepRecord)) and
+//!    `flowyml-dag` (the graph's shape);
+//! 2. [`error`];
+//! 3. the utilities ([`lazy`], [`executor`], [`batch`], [`cache`]), [`resource`] and
+//!    `dag` (the one ready-queue engine, used by pipelines and
+//!    `IncrementalComputation`);
+//! 4. [`incremental`]: fingerprints, the codec, the store, then
+//!    `IncrementalComputation`;
+//! 5. [`artifact`], then [`step`](mod@step);
+//! 6. [`pipeline`](mod@pipeline): its plan, step cache and run;
+//! 7. `gpu`, `dataframe` (steps and artifacts of their own), [`registry`];
+//! 8. `cli`.
+//!
+//! Each item has one home module; the crate root re-exports the few that
+//! every program uses.
 #![warn(missing_docs)]
 
 pub mod artifact;
@@ -35,6 +78,7 @@ pub mod batch;
 pub mod cache;
 #[cfg(feature = "cli")]
 pub mod cli;
+mod dag;
 #[cfg(feature = "dataframe")]
 pub mod dataframe;
 pub mod error;
@@ -44,26 +88,35 @@ pub mod gpu;
 pub mod incremental;
 pub mod lazy;
 pub mod pipeline;
+mod record;
 pub mod registry;
+pub mod resource;
 pub mod step;
+mod sync;
 
 pub use batch::batch_iterator;
 pub use cache::SmartCache;
-pub use error::{Error, Result};
+pub use error::{BoxError, Error, Result};
 pub use executor::{ParallelExecutor, TaskHandle};
 pub use flowyml_macros::{lazy_properties, lazy_property, pipeline, step};
 pub use incremental::IncrementalComputation;
 pub use lazy::{LazyCells, LazyValue, TryLazyValue};
 pub use pipeline::{Pipeline, PipelineResult, StepStatus};
-pub use step::{Step, StepError};
+pub use step::Step;
 
 /// Paths the macros expand to. Not part of the public API.
 #[doc(hidden)]
 pub mod __private {
     pub use crate::artifact::{Codec, probe};
+    pub use crate::error::BoxError;
+    #[cfg(feature = "gpu")]
+    pub use crate::gpu::Gpu;
     pub use crate::lazy::LazyHost;
-    pub use crate::registry::{RegisteredPipeline, RegisteredStep};
-    pub use crate::step::{ArtifactSpec, Step, StepContext, StepError, StepSpec};
+    pub use crate::pipeline::Pipeline;
+    pub use crate::registry::RegisteredPipeline;
+    pub use crate::resource::GPU;
+    pub use crate::step::{ArtifactSpec, RegisteredStep, Step, StepContext, StepSpec, fallible};
+    pub use flowyml_macros::step;
     pub use inventory;
     pub use std::borrow::Cow;
 

@@ -36,29 +36,40 @@ pub fn type_name(ty: &syn::Type) -> String {
     s
 }
 
-fn artifact_specs<'a>(items: impl Iterator<Item = (&'a str, &'a syn::Type)>) -> TokenStream {
+fn artifact_specs<'a>(
+    p: &TokenStream,
+    items: impl Iterator<Item = (&'a str, &'a syn::Type)>,
+) -> TokenStream {
     let specs = items.map(|(name, ty)| {
         let tn = type_name(ty);
         quote! {
-            ::flowyml::__private::ArtifactSpec {
-                name: ::flowyml::__private::Cow::Borrowed(#name),
-                type_name: ::flowyml::__private::Cow::Borrowed(#tn),
+            #p::ArtifactSpec {
+                name: #p::Cow::Borrowed(#name),
+                type_name: #p::Cow::Borrowed(#tn),
                 type_id: ::core::any::TypeId::of::<#ty>,
             }
         }
     });
-    quote!(::flowyml::__private::Cow::Borrowed(&[#(#specs),*]))
+    quote!(#p::Cow::Borrowed(&[#(#specs),*]))
 }
 
 pub fn expand(model: &StepModel) -> TokenStream {
     let func = &model.func;
     let ident = &func.sig.ident;
+    let krate = &model.krate;
+    // Every path the expansion names goes through `__private`, so that a
+    // crate re-exporting the macros works with `crate = ".."`.
+    let p = quote!(#krate::__private);
 
     let name = &model.name;
-    let inputs = artifact_specs(model.inputs.iter().map(|i| (i.name.as_str(), &i.ty)));
-    let outputs = artifact_specs(model.outputs.iter().map(|o| (o.name.as_str(), &o.ty)));
+    let inputs = artifact_specs(&p, model.inputs.iter().map(|i| (i.name.as_str(), &i.ty)));
+    let outputs = artifact_specs(&p, model.outputs.iter().map(|o| (o.name.as_str(), &o.ty)));
     let fingerprint = model.fingerprint;
-    let gpu = model.gpu;
+    let resources = if model.gpu {
+        quote!(#p::Cow::Borrowed(&[#p::GPU]))
+    } else {
+        quote!(#p::Cow::Borrowed(&[]))
+    };
     let watch = &model.watch;
 
     // Arguments in parameter order: artifacts from the context, the GPU
@@ -76,14 +87,14 @@ pub fn expand(model: &StepModel) -> TokenStream {
     }
     let call = match model.gpu_param {
         None => quote!(#ident(#(#args),*)),
-        Some(p) => {
+        Some(gpu) => {
             let cpu_args: Vec<_> = args
                 .iter()
                 .enumerate()
-                .filter(|(i, _)| *i != p)
+                .filter(|(i, _)| *i != gpu)
                 .map(|(_, a)| a.clone())
                 .collect();
-            args[p] = quote!(__gpu);
+            args[gpu] = quote!(__gpu);
             let without_gpu = match &model.fallback {
                 Some(fallback) => {
                     let name = fallback.to_token_stream().to_string().replace(' ', "");
@@ -95,7 +106,7 @@ pub fn expand(model: &StepModel) -> TokenStream {
                 None => quote!(return ::core::result::Result::Err(__e)),
             };
             quote! {
-                match __ctx.resource::<::flowyml::gpu::Gpu>() {
+                match __ctx.resource::<#p::Gpu>() {
                     ::core::result::Result::Ok(__gpu) => #ident(#(#args),*),
                     ::core::result::Result::Err(__e) => #without_gpu,
                 }
@@ -106,7 +117,11 @@ pub fn expand(model: &StepModel) -> TokenStream {
         quote! {
             let __out = match __out {
                 ::core::result::Result::Ok(v) => v,
-                ::core::result::Result::Err(e) => return ::core::result::Result::Err(::flowyml::__private::StepError::new(e)),
+                ::core::result::Result::Err(e) => {
+                    #[allow(unused_imports)]
+                    use #p::fallible::{ViaDisplay as _, ViaError as _};
+                    return ::core::result::Result::Err((&&&#p::fallible::Failure::new(e)).__flowyml_box());
+                }
             };
         }
     } else {
@@ -126,7 +141,7 @@ pub fn expand(model: &StepModel) -> TokenStream {
     };
     let codecs = model.outputs.iter().map(|o| {
         let ty = &o.ty;
-        quote!((&&&::flowyml::__private::probe::Probe::<#ty>::new()).__flowyml_codec())
+        quote!((&&&#p::probe::Probe::<#ty>::new()).__flowyml_codec())
     });
 
     quote! {
@@ -135,46 +150,45 @@ pub fn expand(model: &StepModel) -> TokenStream {
         #func
 
         const _: () = {
-            static SPEC: ::flowyml::__private::StepSpec = ::flowyml::__private::StepSpec {
-                name: ::flowyml::__private::Cow::Borrowed(#name),
-                module_path: ::flowyml::__private::Cow::Borrowed(::core::module_path!()),
+            static SPEC: #p::StepSpec = #p::StepSpec {
+                name: #p::Cow::Borrowed(#name),
+                module_path: #p::Cow::Borrowed(::core::module_path!()),
                 location: (::core::file!(), ::core::line!()),
                 inputs: #inputs,
                 outputs: #outputs,
                 code_fingerprint: [#(#fingerprint),*],
-                gpu: #gpu,
-                watch: ::flowyml::__private::Cow::Borrowed(&[#(#watch),*]),
+                resources: #resources,
+                watch: #p::Cow::Borrowed(&[#(#watch),*]),
             };
 
             struct __FlowymlStep;
 
-            impl ::flowyml::__private::Step for __FlowymlStep {
-                fn spec(&self) -> &::flowyml::__private::StepSpec {
+            impl #p::Step for __FlowymlStep {
+                fn spec(&self) -> &#p::StepSpec {
                     &SPEC
                 }
 
                 fn run(
                     &self,
-                    __ctx: &mut ::flowyml::__private::StepContext<'_>,
-                ) -> ::core::result::Result<(), ::flowyml::__private::StepError> {
+                    __ctx: &mut #p::StepContext<'_>,
+                ) -> ::core::result::Result<(), #p::BoxError> {
                     let __out = #call;
                     #unwrap
                     #store
                     ::core::result::Result::Ok(())
                 }
 
-                fn codecs(&self) -> ::std::vec::Vec<::flowyml::__private::Codec> {
+                fn codecs(&self) -> ::std::vec::Vec<#p::Codec> {
                     #[allow(unused_imports)]
-                    use ::flowyml::__private::probe::{ViaArtifactCodec as _, ViaHash as _, ViaOpaque as _, ViaSerde as _};
+                    use #p::probe::{ViaArtifactCodec as _, ViaHash as _, ViaOpaque as _, ViaSerde as _};
                     ::std::vec![#(#codecs),*]
                 }
             }
 
-            ::flowyml::__private::inventory::submit! {
-                ::flowyml::__private::RegisteredStep {
-                    spec: &SPEC,
+            #p::inventory::submit! {
+                #p::RegisteredStep {
                     step: &__FlowymlStep,
-                    function: || ::flowyml::__private::type_id_of(&#ident),
+                    function: || #p::type_id_of(&#ident),
                 }
             }
         };

@@ -1,16 +1,19 @@
 //! `#[step]`: a plain function becomes a pipeline step.
 //!
-//! [`parse`] reads the attribute and signature into a [`model::StepModel`],
-//! checking everything and collecting every error; [`expand`] generates the
-//! step. `#[pipeline]` reuses [`parse`] to see its steps' signatures.
+//! As in serde_derive: [`parse`] reads the attribute and the signature
+//! into a [`parse::Parsed`] without judging it, [`check`] applies each
+//! rule (one function per rule, every error collected), [`model`] turns
+//! what passed into a [`model::StepModel`], and [`expand`] generates the
+//! step. `#[pipeline]` reuses the first three to see its steps.
 
+pub mod check;
 pub mod expand;
 pub mod model;
 pub mod parse;
 
 use proc_macro2::TokenStream;
 
-use crate::errors::with_item;
+use crate::ctxt::{Ctxt, with_item};
 
 pub fn step(args: TokenStream, item: TokenStream) -> TokenStream {
     let func = match syn::parse2::<syn::ItemFn>(item.clone()) {
@@ -23,8 +26,17 @@ pub fn step(args: TokenStream, item: TokenStream) -> TokenStream {
             return with_item(item, err);
         }
     };
-    match parse::parse_step(args, &func) {
+    match model(args, &func) {
         Ok(model) => expand::expand(&model),
         Err(err) => with_item(func, err),
     }
+}
+
+/// Parses and checks the step `func` with attribute arguments `args`.
+pub fn model(args: TokenStream, func: &syn::ItemFn) -> syn::Result<model::StepModel> {
+    let cx = Ctxt::new();
+    let parsed = parse::parse(args, func, &cx);
+    check::check(&parsed, &cx);
+    cx.check()?;
+    Ok(model::StepModel::from(parsed))
 }

@@ -1,12 +1,18 @@
-//! What `#[step]` knows about a step once its attribute and signature are
-//! parsed and checked.
+//! What `#[step]` knows about a step once its attribute and signature
+//! passed [`check`](super::check).
 
 use proc_macro2::Span;
+use quote::ToTokens;
+use syn::{LitStr, Type};
+
+use super::parse::Parsed;
 
 /// A checked step.
 pub struct StepModel {
     /// The user's function, unchanged.
     pub func: syn::ItemFn,
+    /// The path of the `flowyml` crate (`crate = ".."`, else `::flowyml`).
+    pub krate: syn::Path,
     /// The step's name (`name = ".."` or the function's).
     pub name: String,
     /// Artifact parameters, in parameter order.
@@ -22,7 +28,7 @@ pub struct StepModel {
     /// The CPU version of a GPU step: the same parameters without `&Gpu`.
     pub fallback: Option<syn::Path>,
     /// Files the step reads, fingerprinted for incremental reruns.
-    pub watch: Vec<syn::LitStr>,
+    pub watch: Vec<LitStr>,
     /// A hash of the function's tokens.
     pub fingerprint: [u8; 32],
 }
@@ -36,7 +42,7 @@ pub struct Input {
     /// Position among the function's parameters.
     pub param: usize,
     /// The artifact's type (without the `&`).
-    pub ty: syn::Type,
+    pub ty: Type,
     /// `&T` (borrowed from the shared artifact) rather than an owned clone.
     pub borrowed: bool,
 }
@@ -48,5 +54,67 @@ pub struct Output {
     /// Where the name was written.
     pub span: Span,
     /// The artifact's type.
-    pub ty: syn::Type,
+    pub ty: Type,
+}
+
+impl From<Parsed> for StepModel {
+    fn from(step: Parsed) -> Self {
+        let named = step.args.str_list("inputs").map(|(_, names)| names);
+        let inputs = step
+            .artifacts()
+            .enumerate()
+            .map(|(k, (param, ident, ty, borrowed))| {
+                let (name, span) = match named {
+                    Some(names) => (names[k].value(), names[k].span()),
+                    None => (ident.to_string(), ident.span()),
+                };
+                Input {
+                    name,
+                    span,
+                    param,
+                    ty: ty.clone(),
+                    borrowed,
+                }
+            })
+            .collect();
+        let value_ty = step.value_type();
+        let names = step.output_names();
+        let outputs = match (names.len(), &value_ty) {
+            (0, _) => Vec::new(),
+            (1, ty) => vec![(names[0].clone(), ty.clone())],
+            (_, Type::Tuple(t)) => names.iter().cloned().zip(t.elems.iter().cloned()).collect(),
+            _ => unreachable!("checked: several outputs are a tuple"),
+        }
+        .into_iter()
+        .map(|(lit, ty)| Output {
+            name: lit.value(),
+            span: lit.span(),
+            ty,
+        })
+        .collect();
+        StepModel {
+            fingerprint: *blake3::hash(step.func.to_token_stream().to_string().as_bytes())
+                .as_bytes(),
+            krate: step
+                .args
+                .path("crate")
+                .cloned()
+                .unwrap_or_else(|| syn::parse_quote!(::flowyml)),
+            name: step
+                .args
+                .str("name")
+                .map_or_else(|| step.func.sig.ident.to_string(), LitStr::value),
+            inputs,
+            outputs,
+            fallible: step.result_ok_type().is_some(),
+            gpu_param: step.gpu_param(),
+            gpu: step.args.flag("gpu"),
+            fallback: step.args.path("fallback").cloned(),
+            watch: step
+                .args
+                .str_list("watch")
+                .map_or_else(Vec::new, |(_, l)| l.to_vec()),
+            func: step.func,
+        }
+    }
 }

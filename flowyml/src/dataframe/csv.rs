@@ -16,7 +16,6 @@ use std::path::{Path, PathBuf};
 use indicatif::{ProgressBar, ProgressStyle};
 use polars::prelude::*;
 
-use super::polars_error;
 use crate::error::{Error, Result};
 
 /// How to read a CSV file.
@@ -145,11 +144,11 @@ pub fn read_csv_with(path: impl AsRef<Path>, options: &CsvOptions) -> Result<Dat
         .read_options()
         .into_reader_with_file_handle(file)
         .finish()
-        .map_err(polars_error(format!("reading {}", path.display())))
+        .map_err(Error::polars(format!("reading {}", path.display())))
 }
 
 /// The CSV file at `path` as frames of `chunk_rows` records, under the
-/// default [`CsvOptions`]: the guide's `pd.read_csv(path, chunksize=n)`.
+/// default [`CsvOptions`], for files too large to read at once.
 ///
 /// ```
 /// use flowyml::dataframe::read_csv_chunks;
@@ -214,7 +213,7 @@ pub fn read_csv_chunks_with(
         .read_options()
         .into_reader_with_file_handle(Cursor::new(sample.as_slice()))
         .finish()
-        .map_err(polars_error(format!(
+        .map_err(Error::polars(format!(
             "inferring the types of {}",
             path.display()
         )))?
@@ -298,7 +297,7 @@ impl CsvChunks {
             .with_parse_options((*self.parse_options).clone())
             .into_reader_with_file_handle(Cursor::new(self.buf.as_slice()))
             .finish()
-            .map_err(polars_error(format!(
+            .map_err(Error::polars(format!(
                 "{}, records {}..={}",
                 self.path.display(),
                 first + 1,

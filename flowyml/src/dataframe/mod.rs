@@ -1,12 +1,12 @@
 //! DataFrames on polars (feature `dataframe`): shrink a frame's memory
 //! without losing a value, and process tables larger than memory in batches.
 //!
-//! | guide | here |
+//! | to | use |
 //! | --- | --- |
-//! | `optimize_dataframe(df)` | [`optimize_dataframe`], [`optimize_dataframe_with`] and its [`OptimizeReport`] |
-//! | `df.memory_usage(deep=True)` | [`memory_usage`], which counts categorical dictionaries |
-//! | `batch_iterator(df, n)` | [`batches`]: zero-copy row slices |
-//! | `pd.read_csv(path, chunksize=n)` | [`read_csv_chunks`]: bounded memory, optional progress bar by bytes |
+//! | shrink a frame, losslessly, with a report of every column | [`optimize_dataframe`], [`optimize_dataframe_with`], [`OptimizeReport`] |
+//! | measure a frame's memory, categorical dictionaries included | [`memory_usage`] |
+//! | process a frame in batches | [`batches`]: zero-copy row slices |
+//! | read a CSV larger than memory | [`read_csv_chunks`]: bounded memory, optional progress bar by bytes |
 //!
 //! # Design
 //! - **Lossless by default.** Integers go to the smallest type that holds
@@ -70,13 +70,6 @@ pub use polars;
 
 use crate::error::{Error, Result};
 
-pub(crate) fn polars_error(context: impl Into<String>) -> impl FnOnce(PolarsError) -> Error {
-    move |source| Error::Polars {
-        context: context.into(),
-        source,
-    }
-}
-
 /// The frame as Arrow IPC (file format, uncompressed): the encoding of a
 /// DataFrame artifact. Every type round-trips through [`decode_ipc`],
 /// `Enum` and `Categorical` columns with their categories.
@@ -100,7 +93,7 @@ pub fn encode_ipc(df: &DataFrame) -> Result<Vec<u8>> {
     // The writer aligns chunks in place; the clone shares every buffer.
     IpcWriter::new(&mut out)
         .finish(&mut df.clone())
-        .map_err(polars_error("encoding a DataFrame as Arrow IPC"))?;
+        .map_err(Error::polars("encoding a DataFrame as Arrow IPC"))?;
     Ok(out)
 }
 
@@ -111,11 +104,11 @@ pub fn encode_ipc(df: &DataFrame) -> Result<Vec<u8>> {
 pub fn decode_ipc(bytes: &[u8]) -> Result<DataFrame> {
     IpcReader::new(Cursor::new(bytes))
         .finish()
-        .map_err(polars_error("decoding an Arrow IPC DataFrame"))
+        .map_err(Error::polars("decoding an Arrow IPC DataFrame"))
 }
 
-/// Batches of `batch_rows` rows of `df`, the last one short: the guide's
-/// `batch_iterator` over a DataFrame. Each batch is a zero-copy slice that
+/// Batches of `batch_rows` rows of `df`, the last one short: what
+/// [`batch_iterator`](crate::batch_iterator) is for other data. Each batch is a zero-copy slice that
 /// shares `df`'s buffers, so batching a frame allocates no column data.
 ///
 /// ```
@@ -127,7 +120,7 @@ pub fn decode_ipc(bytes: &[u8]) -> Result<DataFrame> {
 /// let sizes: Vec<usize> = batches(&df, 1000)?.map(|b| b.height()).collect();
 /// assert_eq!((sizes.len(), sizes[10]), (11, 500));
 ///
-/// // The guide's Pattern 2: batches mapped in parallel.
+/// // Batches mapped in parallel.
 /// let executor = ParallelExecutor::new(2)?;
 /// let sums = executor.map(|b: DataFrame| b.column("x").unwrap().i64().unwrap().sum().unwrap(), batches(&df, 1000)?);
 /// assert_eq!(sums.iter().sum::<i64>(), 10_500 * 10_499 / 2);
@@ -243,8 +236,7 @@ pub fn optimize_step(input: &str, output: &str) -> crate::step::FnStep {
         .artifact_output::<DataFrame>(output.to_owned())
         .build(|ctx| {
             let frame = ctx.input::<DataFrame>(0)?;
-            let (optimized, report) = optimize_dataframe_with(frame, &OptimizeOptions::default())
-                .map_err(crate::step::StepError::new)?;
+            let (optimized, report) = optimize_dataframe_with(frame, &OptimizeOptions::default())?;
             ctx.note(format!(
                 "optimized {} rows from {} to {} bytes ({:.1}% saved)",
                 report.rows,

@@ -21,7 +21,6 @@ use polars::prelude::*;
 use rayon::prelude::*;
 use serde::Serialize;
 
-use super::polars_error;
 use crate::error::{Error, Result};
 
 /// When a `Float64` column may become `Float32`.
@@ -66,7 +65,8 @@ pub struct OptimizeOptions {
     /// When floats become `f32` (default [`FloatPolicy::Decimal`]).
     pub floats: FloatPolicy,
     /// A string column becomes an `Enum` when its distinct non-null values
-    /// divided by its rows is below this (default 0.5, the reference's rule);
+    /// divided by its rows is below this (default 0.5, as pandas users
+    /// commonly choose);
     /// 0 turns the rule off.
     pub category_threshold: f64,
 }
@@ -308,13 +308,13 @@ impl OptimizeReport {
                     ) => Ok(widen_decimal(series.f32().expect("checked f32"))),
                     _ => series.strict_cast(&report.original),
                 };
-                restored.map(Column::from).map_err(polars_error(format!(
+                restored.map(Column::from).map_err(Error::polars(format!(
                     "restoring column `{}`",
                     column.name()
                 )))
             })
             .collect::<Result<Vec<_>>>()?;
-        DataFrame::new(df.height(), columns).map_err(polars_error("restoring a DataFrame"))
+        DataFrame::new(df.height(), columns).map_err(Error::polars("restoring a DataFrame"))
     }
 }
 
@@ -454,7 +454,7 @@ pub fn optimize_dataframe_with(
         .collect::<Result<Vec<_>>>()?;
     let (columns, reports): (Vec<Column>, Vec<ColumnReport>) = results.into_iter().unzip();
     let out =
-        DataFrame::new(df.height(), columns).map_err(polars_error("rebuilding the DataFrame"))?;
+        DataFrame::new(df.height(), columns).map_err(Error::polars("rebuilding the DataFrame"))?;
     let report = OptimizeReport {
         rows: df.height(),
         bytes_before: reports.iter().map(|c| c.bytes_before).sum(),
@@ -575,19 +575,19 @@ fn optimize_column(column: &Column, options: &OptimizeOptions) -> Result<(Column
         let dtype = series.dtype();
         if dtype.is_integer() {
             if options.integers {
-                narrow_integers(series).map_err(polars_error(context()))?
+                narrow_integers(series).map_err(Error::polars(context()))?
             } else {
                 (None, Outcome::KeptDisabled)
             }
         } else if dtype == &DataType::Float64 {
             match options.floats {
                 FloatPolicy::Never => (None, Outcome::KeptDisabled),
-                rule => narrow_floats(series, rule).map_err(polars_error(context()))?,
+                rule => narrow_floats(series, rule).map_err(Error::polars(context()))?,
             }
         } else if dtype == &DataType::String {
             if options.category_threshold > 0.0 {
                 categorize(series, options.category_threshold, bytes_before)
-                    .map_err(polars_error(context()))?
+                    .map_err(Error::polars(context()))?
             } else {
                 (None, Outcome::KeptDisabled)
             }

@@ -22,7 +22,7 @@ use bytemuck::Pod;
 use wgpu::util::DeviceExt as _;
 
 use super::GpuDevice;
-use crate::{Error, Result};
+use crate::error::{Error, Result};
 
 /// An opened device: its `Device`, `Queue` and description. `Send + Sync`
 /// and cheap to clone.

@@ -10,7 +10,7 @@ use std::fmt;
 
 use wgpu::{Backend, DeviceType};
 
-use super::memory::PciAddress;
+use super::pci::PciAddress;
 
 /// A physical GPU (or a CPU adapter such as lavapipe) that can run compute
 /// shaders, as [`GpuResourceManager::devices`](super::GpuResourceManager::devices)

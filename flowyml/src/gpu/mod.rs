@@ -1,7 +1,7 @@
 //! GPU resource management on any vendor's GPU, through wgpu (feature `gpu`).
 //!
-//! The guide's `GPUResourceManager` asks torch whether CUDA exists. This one
-//! lists every adapter wgpu can open (Vulkan, Metal, DX12, GL), one entry per
+//! [`GpuResourceManager`] lists every adapter wgpu can open (Vulkan, Metal,
+//! DX12, GL), not only CUDA devices, one entry per
 //! physical GPU, reports each one's memory from the best source there is,
 //! picks the best device, and opens it for compute shaders:
 //!
@@ -46,6 +46,7 @@
 mod context;
 mod device;
 mod memory;
+mod pci;
 mod select;
 mod step;
 #[cfg(any(
@@ -68,7 +69,7 @@ pub use select::{DevicePreference, FLOWYML_GPU, choose_device, rank_devices};
 /// `Backends`, ...) and for work beyond [`Gpu::run_compute`].
 pub use wgpu;
 
-use crate::{Error, Result};
+use crate::error::{Error, Result};
 use device::{backend_name, device_type_name};
 
 const NVIDIA: u32 = 0x10de;

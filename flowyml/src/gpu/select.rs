@@ -20,7 +20,7 @@ use std::str::FromStr;
 use wgpu::DeviceType;
 
 use super::{GpuDevice, MemoryUsage};
-use crate::{Error, Result};
+use crate::error::{Error, Result};
 
 /// The environment variable that picks a device by index or name.
 pub const FLOWYML_GPU: &str = "FLOWYML_GPU";

@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use super::{Gpu, GpuResourceManager, MemoryUsage};
-use crate::step::{ResourceProvider, Resources, RunResource, StepSpec};
+use crate::resource::{GPU, ResourceGuard, ResourceProvider, Resources, RunResource};
 
 struct GpuResource {
     manager: &'static GpuResourceManager,
@@ -59,7 +59,7 @@ fn open(resources: &mut Resources, disabled: bool) -> Option<Arc<dyn RunResource
     }
 }
 
-fn describe(usage: &crate::Result<MemoryUsage>) -> String {
+fn describe(usage: &crate::error::Result<MemoryUsage>) -> String {
     match usage {
         Ok(MemoryUsage {
             used_mb: Some(used),
@@ -75,7 +75,7 @@ fn describe(usage: &crate::Result<MemoryUsage>) -> String {
 }
 
 impl RunResource for GpuResource {
-    fn enter(&self, _spec: &StepSpec) -> Box<dyn FnOnce() -> Vec<String> + '_> {
+    fn enter(&self, _step: &str) -> Box<dyn ResourceGuard + '_> {
         loop {
             let free = self.free_slots.load(Ordering::Acquire);
             if free > 0
@@ -90,29 +90,47 @@ impl RunResource for GpuResource {
                 std::thread::sleep(std::time::Duration::from_micros(100));
             }
         }
-        let before = self.manager.memory_usage(self.index);
-        Box::new(move || {
-            let after = self.manager.memory_usage(self.index);
-            self.free_slots.fetch_add(1, Ordering::AcqRel);
-            let source = after
-                .as_ref()
-                .map_or_else(|_| "unknown".to_owned(), |u| u.source.to_string());
-            vec![
-                format!("GPU: {}", self.gpu.info()),
-                format!(
-                    "GPU memory used: {} before, {} after ({source})",
-                    describe(&before),
-                    describe(&after)
-                ),
-            ]
+        Box::new(GpuSlot {
+            resource: self,
+            before: self.manager.memory_usage(self.index),
         })
+    }
+}
+
+/// A GPU step's hold on one of the device's slots; dropping it frees the
+/// slot, however the step ended.
+struct GpuSlot<'a> {
+    resource: &'a GpuResource,
+    before: crate::error::Result<MemoryUsage>,
+}
+
+impl ResourceGuard for GpuSlot<'_> {
+    fn notes(&mut self) -> Vec<String> {
+        let r = self.resource;
+        let after = r.manager.memory_usage(r.index);
+        let source = after
+            .as_ref()
+            .map_or_else(|_| "unknown".to_owned(), |u| u.source.to_string());
+        vec![
+            format!("GPU: {}", r.gpu.info()),
+            format!(
+                "GPU memory used: {} before, {} after ({source})",
+                describe(&self.before),
+                describe(&after)
+            ),
+        ]
+    }
+}
+
+impl Drop for GpuSlot<'_> {
+    fn drop(&mut self) {
+        self.resource.free_slots.fetch_add(1, Ordering::AcqRel);
     }
 }
 
 inventory::submit! {
     ResourceProvider {
-        name: "GPU",
-        wanted: |spec| spec.gpu,
+        name: GPU,
         open,
     }
 }

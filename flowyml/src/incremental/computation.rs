@@ -19,15 +19,13 @@
 //!   [`register_opaque`](IncrementalComputation::register_opaque) and
 //!   always count as changed. Pipelines compare content hashes instead,
 //!   since they need them for cache keys anyway.
-//! - **Parallel passes.** A pass computes the dirty nodes it needs in
-//!   topological order, each as soon as its dirty inputs are done: every
-//!   node has an atomic count of unfinished inputs, and a node whose count
-//!   reaches zero is spawned on rayon (on the
-//!   [`ParallelExecutor`]'s pool if one was given;
-//!   without one, the pass starts on the calling thread, so a pass over one
-//!   chain of nodes involves no other thread).
-//!   The work of a pass is proportional to the dirty nodes, never to the
-//!   graph.
+//! - **Parallel passes.** A pass computes the dirty nodes it needs, each
+//!   as soon as its dirty inputs are done, with the same ready-queue engine
+//!   as pipelines ([`dag`](crate::dag)) over the graph of the pass's nodes:
+//!   on the [`ParallelExecutor`]'s pool if one was given; without one, the
+//!   pass starts on the calling thread, so a pass over one chain of nodes
+//!   involves no other thread. The work of a pass is proportional to the
+//!   dirty nodes, never to the graph.
 //! - **Failures.** A failing (or panicking) node stays dirty, as does
 //!   everything downstream of it; every other node of the pass is computed.
 //!   The pass reports the first failing node in topological order.
@@ -38,16 +36,12 @@
 use std::any::{Any, type_name};
 use std::collections::HashMap;
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use super::deps::{Deps, Input, Value, type_error};
-use crate::ParallelExecutor;
-use crate::error::{Error, Result, panic_message};
-
-/// The error a node's closure returns: any error type converts into it
-/// with `?`, and so does a `String` or a `&str`.
-pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+use crate::dag::{self, Cycle, Dag, Visitor};
+use crate::error::{BoxError, Error, Result, panic_message};
+use crate::executor::ParallelExecutor;
 
 type NodeFn = Box<dyn Fn(&Deps<'_>) -> std::result::Result<Value, BoxError> + Send + Sync>;
 type EqFn = fn(&(dyn Any + Send + Sync), &(dyn Any + Send + Sync)) -> bool;
@@ -57,8 +51,8 @@ const NOT_IN_PASS: usize = usize::MAX;
 struct Node {
     name: String,
     dep_names: Vec<String>,
+    /// The nodes of `dep_names`, in declaration order.
     deps: Vec<usize>,
-    dependents: Vec<usize>,
     f: NodeFn,
     eq: Option<EqFn>,
     type_name: &'static str,
@@ -77,7 +71,7 @@ struct Node {
 
 /// A graph of named computations that recomputes only what changed.
 ///
-/// The spec's dependency-tracking example: if A changes, C and D
+/// Dependency tracking: C reads A and B, D reads C; if A changes, C and D
 /// recompute, but not B.
 ///
 /// ```
@@ -106,6 +100,8 @@ struct Node {
 pub struct IncrementalComputation {
     nodes: Vec<Node>,
     index: HashMap<String, usize>,
+    /// The graph of dependencies, valid when `resolved`.
+    graph: Dag,
     /// Each node's position in a topological order, valid when `resolved`.
     topo_pos: Vec<usize>,
     resolved: bool,
@@ -165,6 +161,7 @@ impl IncrementalComputation {
         IncrementalComputation {
             nodes: Vec::new(),
             index: HashMap::new(),
+            graph: Dag::default(),
             topo_pos: Vec::new(),
             resolved: true,
             dirty: Vec::new(),
@@ -254,7 +251,6 @@ impl IncrementalComputation {
             name,
             dep_names,
             deps: Vec::new(),
-            dependents: Vec::new(),
             f,
             eq,
             type_name,
@@ -303,75 +299,24 @@ impl IncrementalComputation {
             }
             deps_of.push(deps);
         }
-        let n = self.nodes.len();
-        let mut dependents = vec![Vec::new(); n];
-        for (i, deps) in deps_of.iter().enumerate() {
-            for &d in deps {
-                dependents[d].push(i);
-            }
-        }
-        // Kahn's algorithm, in registration order among ready nodes.
-        let mut unmet: Vec<usize> = deps_of.iter().map(Vec::len).collect();
-        let mut order: Vec<usize> = (0..n).filter(|&i| unmet[i] == 0).collect();
-        let mut head = 0;
-        while head < order.len() {
-            let i = order[head];
-            head += 1;
-            for &d in &dependents[i] {
-                unmet[d] -= 1;
-                if unmet[d] == 0 {
-                    order.push(d);
-                }
-            }
-        }
-        if order.len() < n {
-            return Err(Error::DependencyCycle {
-                cycle: self.find_cycle(&deps_of, &unmet),
-            });
-        }
-        let mut topo_pos = vec![0; n];
+        let graph = Dag::from_predecessors(deps_of.len(), |i| deps_of[i].iter().copied());
+        let order = graph.order().map_err(|Cycle(cycle)| {
+            let mut names: Vec<String> =
+                cycle.iter().map(|&i| self.nodes[i].name.clone()).collect();
+            names.push(names[0].clone());
+            Error::DependencyCycle { cycle: names }
+        })?;
+        let mut topo_pos = vec![0; order.len()];
         for (p, &i) in order.iter().enumerate() {
             topo_pos[i] = p;
         }
-        for (node, (deps, dependents)) in self
-            .nodes
-            .iter_mut()
-            .zip(deps_of.into_iter().zip(dependents))
-        {
+        for (node, deps) in self.nodes.iter_mut().zip(deps_of) {
             node.deps = deps;
-            node.dependents = dependents;
         }
+        self.graph = graph;
         self.topo_pos = topo_pos;
         self.resolved = true;
         Ok(())
-    }
-
-    /// A cycle among the nodes Kahn's algorithm could not order, as names
-    /// in dependency order, the first name repeated at the end.
-    fn find_cycle(&self, deps_of: &[Vec<usize>], unmet: &[usize]) -> Vec<String> {
-        let start = (0..self.nodes.len())
-            .find(|&i| unmet[i] > 0)
-            .expect("a cycle leaves a node unordered");
-        // Every unordered node has an unordered dependency; walking those
-        // must revisit a node, and the walk from its first visit is a cycle.
-        let mut seen = HashMap::new();
-        let mut path = Vec::new();
-        let mut i = start;
-        while !seen.contains_key(&i) {
-            seen.insert(i, path.len());
-            path.push(i);
-            i = *deps_of[i]
-                .iter()
-                .find(|&&d| unmet[d] > 0)
-                .expect("an unordered node has an unordered dependency");
-        }
-        let mut cycle: Vec<String> = path[seen[&i]..]
-            .iter()
-            .rev()
-            .map(|&j| self.nodes[j].name.clone())
-            .collect();
-        cycle.push(cycle[0].clone());
-        cycle
     }
 
     /// Marks `name` as changed, and it and everything downstream dirty.
@@ -396,7 +341,7 @@ impl IncrementalComputation {
                 node.dirty = true;
                 self.dirty.push(i);
             }
-            stack.extend_from_slice(&self.nodes[i].dependents);
+            stack.extend(self.graph.dependents(i).iter().map(|&d| d as usize));
         }
         Ok(())
     }
@@ -509,11 +454,13 @@ impl IncrementalComputation {
         self.revision = revision;
         let outcomes = {
             let pass = Pass::new(&self.nodes, &set);
-            match &self.executor {
-                Some(e) => e.pool().scope(|s| pass.start(s)),
-                // In place: a small pass needs no hop to a pool thread.
-                None => rayon::in_place_scope(|s| pass.start(s)),
-            }
+            // Without an executor, in place: a small pass needs no hop to a
+            // pool thread.
+            dag::run(
+                self.executor.as_ref().map(ParallelExecutor::pool),
+                &pass.dag,
+                &pass,
+            );
             pass.outcomes
         };
         let mut report = ComputeReport::default();
@@ -521,7 +468,8 @@ impl IncrementalComputation {
         for (&i, outcome) in set.iter().zip(outcomes) {
             let node = &mut self.nodes[i];
             node.pass_pos = NOT_IN_PASS;
-            match outcome.into_inner().expect("every node of a pass finishes") {
+            // A node downstream of a failure never became ready.
+            match outcome.into_inner().unwrap_or(Outcome::Blocked) {
                 Outcome::Ran { value } => {
                     node.runs += 1;
                     report.ran.push(node.name.clone());
@@ -608,72 +556,25 @@ fn downcast<T: Any + Send + Sync>(node: &Node) -> Result<Arc<T>> {
 struct Pass<'a> {
     nodes: &'a [Node],
     set: &'a [usize],
-    unmet: Vec<AtomicUsize>,
-    dependents: Vec<Vec<usize>>,
+    /// What each node of the pass waits for among the pass's nodes.
+    dag: Dag,
     outcomes: Vec<OnceLock<Outcome>>,
 }
 
 impl<'a> Pass<'a> {
     fn new(nodes: &'a [Node], set: &'a [usize]) -> Self {
-        let mut unmet = Vec::with_capacity(set.len());
-        let mut dependents = vec![Vec::new(); set.len()];
-        for (p, &i) in set.iter().enumerate() {
-            let mut count = 0;
-            for &d in &nodes[i].deps {
-                let dp = nodes[d].pass_pos;
-                if dp != NOT_IN_PASS {
-                    count += 1;
-                    dependents[dp].push(p);
-                }
-            }
-            unmet.push(AtomicUsize::new(count));
-        }
+        let dag = Dag::from_predecessors(set.len(), |p| {
+            nodes[set[p]]
+                .deps
+                .iter()
+                .map(|&d| nodes[d].pass_pos)
+                .filter(|&dp| dp != NOT_IN_PASS)
+        });
         Pass {
             nodes,
             set,
-            unmet,
-            dependents,
+            dag,
             outcomes: (0..set.len()).map(|_| OnceLock::new()).collect(),
-        }
-    }
-
-    fn start<'s>(&'s self, scope: &rayon::Scope<'s>) {
-        // Roots are collected before any is spawned: once tasks run, they
-        // bring other counts to zero and spawn those nodes themselves.
-        let mut roots: Vec<usize> = (0..self.set.len())
-            .filter(|&p| self.unmet[p].load(Ordering::Relaxed) == 0)
-            .collect();
-        // The last root runs on this thread: a pass of one chain spawns
-        // nothing.
-        let last = roots.pop();
-        for p in roots {
-            scope.spawn(move |s| self.visit(s, p));
-        }
-        if let Some(p) = last {
-            self.visit(scope, p);
-        }
-    }
-
-    fn visit<'s>(&'s self, scope: &rayon::Scope<'s>, mut p: usize) {
-        loop {
-            let outcome = self.evaluate(p);
-            if self.outcomes[p].set(outcome).is_err() {
-                unreachable!("a node is evaluated once per pass");
-            }
-            // Spawn all newly ready dependents but one, and continue with
-            // that one here: a chain runs without a spawn per node.
-            let mut next = None;
-            for &d in &self.dependents[p] {
-                if self.unmet[d].fetch_sub(1, Ordering::AcqRel) == 1
-                    && let Some(other) = next.replace(d)
-                {
-                    scope.spawn(move |s| self.visit(s, other));
-                }
-            }
-            match next {
-                Some(d) => p = d,
-                None => return,
-            }
         }
     }
 
@@ -730,6 +631,21 @@ impl<'a> Pass<'a> {
                 panicked: true,
             },
         }
+    }
+}
+
+impl Visitor for Pass<'_> {
+    type Carry = ();
+
+    fn start(&self) {}
+
+    fn visit(&self, p: usize, (): &mut ()) -> bool {
+        let outcome = self.evaluate(p);
+        let ok = matches!(outcome, Outcome::Ran { .. } | Outcome::Skipped);
+        if self.outcomes[p].set(outcome).is_err() {
+            unreachable!("a node is evaluated once per pass");
+        }
+        ok
     }
 }
 

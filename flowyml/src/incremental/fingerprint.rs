@@ -37,10 +37,11 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use serde::Serialize;
 
 use crate::error::{Error, Result};
+use crate::sync::lock;
 
 /// The version of the cache key layout; part of every key built by
 /// [`KeyBuilder`]. Bump it when the meaning of a key changes.
-pub const CACHE_FORMAT_VERSION: u32 = 2;
+pub const CACHE_FORMAT_VERSION: u32 = 3;
 
 /// A file modified this recently may change again without changing its
 /// [`FileStamp`], so its hash is not remembered.
@@ -373,21 +374,14 @@ impl FileFingerprints {
     /// [`Error::Io`] naming the file.
     pub fn fingerprint(&self, path: &Path) -> Result<Fingerprint> {
         let stamp = FileStamp::of(path)?;
-        if let Some((s, fp)) = self
-            .memo
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .get(path)
+        if let Some((s, fp)) = lock(&self.memo).get(path)
             && *s == stamp
         {
             return Ok(*fp);
         }
         let (fp, stamp, rememberable) = hash_file_stamped(path)?;
         self.hashed.fetch_add(1, Ordering::Relaxed);
-        let mut memo = self
-            .memo
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut memo = lock(&self.memo);
         if rememberable {
             memo.insert(path.to_owned(), (stamp, fp));
         } else {

@@ -16,6 +16,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use rusqlite::{Connection, Transaction, TransactionBehavior};
 
+use super::fingerprint::Fingerprint;
 use crate::error::{Error, Result};
 
 pub(crate) const SCHEMA_VERSION: i64 = 2;
@@ -203,4 +204,38 @@ pub(crate) fn ns_to_time(ns: i64) -> SystemTime {
 
 pub(crate) fn duration_ns(d: Duration) -> i64 {
     i64::try_from(d.as_nanos()).unwrap_or(i64::MAX)
+}
+
+/// A duration stored by [`duration_ns`].
+pub(crate) fn duration_of(ns: i64) -> Duration {
+    Duration::from_nanos(u64::try_from(ns).unwrap_or(0))
+}
+
+/// Executes a statement through the connection's statement cache: preparing
+/// one (and the triggers it fires) costs more than running it.
+pub(crate) fn exec(
+    tx: &Transaction<'_>,
+    sql: &str,
+    p: impl rusqlite::Params,
+) -> rusqlite::Result<usize> {
+    tx.prepare_cached(sql)?.execute(p)
+}
+
+/// Fingerprints as one column: hex, separated by spaces.
+pub(crate) fn hexes(list: &[Fingerprint]) -> String {
+    list.iter()
+        .map(Fingerprint::to_hex)
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// A column written by [`hexes`].
+pub(crate) fn parse_hexes(s: &str) -> std::result::Result<Vec<Fingerprint>, rusqlite::Error> {
+    s.split_ascii_whitespace()
+        .map(|h| {
+            h.parse::<Fingerprint>().map_err(|e| {
+                rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, e.into())
+            })
+        })
+        .collect()
 }

@@ -1,28 +1,34 @@
 //! Incremental recomputation: recompute only what changed.
 //!
-//! | concept | module |
+//! | concept | where |
 //! | --- | --- |
-//! | the spec's `IncrementalComputation`, with early cutoff | [`computation`] ([`IncrementalComputation`], [`Deps`]) |
-//! | hashes of content, code, cache keys and external files | [`fingerprint`] ([`Fingerprint`], [`KeyBuilder`], [`FileFingerprints`]) |
+//! | a graph of named computations that reruns only what changed, with early cutoff | [`IncrementalComputation`], [`Deps`] (`computation.rs`, `deps.rs`) |
+//! | hashes of content, code, cache keys and external files | [`Fingerprint`], [`KeyBuilder`], [`FileFingerprints`] (`fingerprint.rs`) |
 //! | the artifact encoding, independent of where bytes are kept | [`codec`] |
-//! | the persistent, content-addressed on-disk cache | [`store`] ([`ArtifactStore`]) |
+//! | the persistent, content-addressed on-disk cache | [`ArtifactStore`] (`store/`) |
 //!
-//! Unlike the reference, nothing here serves a stale result: a changed input
-//! always reaches its dependents (through dirty marking in memory, through
-//! the input fingerprints of the cache key on disk), and what is read from
-//! disk is checked against its hash before it is decoded.
+//! Nothing here serves a stale result: a changed input always reaches its
+//! dependents (through dirty marking in memory, through the input
+//! fingerprints of the cache key on disk), and what is read from disk is
+//! checked against its hash before it is decoded.
+//!
+//! These modules sit below [`pipeline`](mod@crate::pipeline), whose step cache
+//! builds on the fingerprints, the codec and the store.
 
 pub mod codec;
-pub mod computation;
+mod computation;
 mod deps;
-pub mod fingerprint;
+pub(crate) mod fingerprint;
 mod metadb;
-pub mod store;
+pub(crate) mod store;
 
-pub use computation::{BoxError, ComputeReport, IncrementalComputation, IncrementalStats};
+pub use computation::{ComputeReport, IncrementalComputation, IncrementalStats};
 pub use deps::Deps;
-pub use fingerprint::{FileFingerprints, FileStamp, Fingerprint, KeyBuilder};
+pub use fingerprint::{
+    CACHE_FORMAT_VERSION, FileFingerprints, FileStamp, Fingerprint, KeyBuilder, RACY_WINDOW,
+    hash_file,
+};
 pub use store::{
-    ArtifactStore, ArtifactWriter, CacheEntry, Eviction, RunId, RunRecord, RunStatus,
-    StagedArtifact, StepExecution, StoreOptions, StoreStats,
+    ArtifactStore, CacheEntry, Eviction, RunId, RunRecord, RunStatus, StepExecution, StoreOptions,
+    StoreStats,
 };

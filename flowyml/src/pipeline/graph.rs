@@ -5,26 +5,38 @@ use std::fmt::Write as _;
 
 use super::Pipeline;
 
-/// An edge: producer (a step, or `None` for a run-time input), consumer
-/// step, artifact name.
-type Edge<'a> = (Option<&'a str>, &'a str, &'a str);
+/// An edge: producer (a step's index, or `None` for a run-time input),
+/// consumer step's index, artifact name.
+type Edge<'a> = (Option<usize>, usize, &'a str);
+
+/// `text` as a DOT quoted string.
+fn quoted(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 2);
+    out.push('"');
+    for c in text.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
 
 impl Pipeline {
     fn edges(&self) -> Vec<Edge<'_>> {
-        let producer: HashMap<&str, &str> = self
+        let producer: HashMap<&str, usize> = self
             .steps
             .iter()
-            .flat_map(|s| {
-                s.spec()
-                    .outputs
-                    .iter()
-                    .map(move |o| (o.name.as_ref(), s.spec().name.as_ref()))
-            })
+            .enumerate()
+            .flat_map(|(i, s)| s.spec().outputs.iter().map(move |o| (o.name.as_ref(), i)))
             .collect();
         self.steps
             .iter()
-            .flat_map(|s| {
-                let consumer = s.spec().name.as_ref();
+            .enumerate()
+            .flat_map(|(consumer, s)| {
                 let producer = &producer;
                 s.spec().inputs.iter().map(move |i| {
                     (
@@ -38,7 +50,9 @@ impl Pipeline {
     }
 
     /// The DAG in Graphviz DOT: steps are boxes, run-time inputs ellipses,
-    /// edges are labelled with the artifact.
+    /// edges are labelled with the artifact. Node ids are positions
+    /// (`s0`, `i0`), so a step named like an artifact stays a step, and
+    /// every name is escaped.
     ///
     /// ```
     /// # use flowyml::{Pipeline, step};
@@ -46,22 +60,41 @@ impl Pipeline {
     /// fn clean(raw: &Vec<f64>) -> Vec<f64> { raw.clone() }
     /// let mut p = Pipeline::new("etl");
     /// p.add_step(clean);
-    /// assert!(p.to_dot().contains("\"raw\" -> \"clean\" [label=\"raw\"]"));
+    /// let dot = p.to_dot();
+    /// assert!(dot.contains("s0 [label=\"clean\"]"));
+    /// assert!(dot.contains("i0 [label=\"raw\", shape=ellipse]"));
+    /// assert!(dot.contains("i0 -> s0 [label=\"raw\"]"));
     /// ```
     pub fn to_dot(&self) -> String {
         let mut out = format!(
-            "digraph \"{}\" {{\n  rankdir=LR;\n  node [shape=box];\n",
-            self.name
+            "digraph {} {{\n  rankdir=LR;\n  node [shape=box];\n",
+            quoted(&self.name)
         );
-        for s in &self.steps {
-            let _ = writeln!(out, "  \"{}\";", s.spec().name);
+        for (i, s) in self.steps.iter().enumerate() {
+            let _ = writeln!(out, "  s{i} [label={}];", quoted(&s.spec().name));
         }
+        let mut inputs: Vec<&str> = Vec::new();
         for (from, to, artifact) in self.edges() {
-            let from = from.unwrap_or(artifact);
-            if from == artifact {
-                let _ = writeln!(out, "  \"{artifact}\" [shape=ellipse];");
-            }
-            let _ = writeln!(out, "  \"{from}\" -> \"{to}\" [label=\"{artifact}\"];");
+            let from = match from {
+                Some(step) => format!("s{step}"),
+                None => {
+                    let k = match inputs.iter().position(|i| *i == artifact) {
+                        Some(k) => k,
+                        None => {
+                            inputs.push(artifact);
+                            let k = inputs.len() - 1;
+                            let _ = writeln!(
+                                out,
+                                "  i{k} [label={}, shape=ellipse];",
+                                quoted(artifact)
+                            );
+                            k
+                        }
+                    };
+                    format!("i{k}")
+                }
+            };
+            let _ = writeln!(out, "  {from} -> s{to} [label={}];", quoted(artifact));
         }
         out.push_str("}\n");
         out
@@ -71,20 +104,20 @@ impl Pipeline {
     pub fn to_mermaid(&self) -> String {
         let id = |name: &str| name.replace(|c: char| !c.is_ascii_alphanumeric(), "_");
         let mut out = String::from("flowchart LR\n");
-        for s in &self.steps {
-            let name = s.spec().name.as_ref();
-            let _ = writeln!(out, "    {}[\"{name}\"]", id(name));
+        let name = |i: usize| self.steps[i].spec().name.as_ref();
+        for i in 0..self.steps.len() {
+            let _ = writeln!(out, "    {}[\"{}\"]", id(name(i)), name(i));
         }
         for (from, to, artifact) in self.edges() {
             let from = match from {
-                Some(step) => id(step),
+                Some(step) => id(name(step)),
                 None => {
                     let input = format!("input_{}", id(artifact));
                     let _ = writeln!(out, "    {input}([\"{artifact}\"])");
                     input
                 }
             };
-            let _ = writeln!(out, "    {from} -->|{artifact}| {}", id(to));
+            let _ = writeln!(out, "    {from} -->|{artifact}| {}", id(name(to)));
         }
         out
     }

@@ -1,58 +1,35 @@
 //! Pipelines: steps wired by artifact names, validated before they run,
-//! run in parallel by a ready-queue scheduler (its design notes are in
-//! `pipeline/scheduler.rs`).
+//! run in parallel by the one DAG engine (`dag`), each step
+//! as soon as its inputs exist.
 //!
-//! [`Pipeline`] is the dynamic form of the guide: `add_step` in any order,
-//! run-time inputs, `run()`. `#[pipeline]` builds the same value from a
-//! module of steps after checking it at compile time.
+//! [`Pipeline`] is the dynamic form: `add_step` in any order, run-time
+//! inputs, `run()`. `#[pipeline]` builds the same value from a module of
+//! steps after checking it at compile time. This module is the builder;
+//! a run's state lives in `run.rs` (`Run`), the validated plan
+//! in `plan.rs`, the step cache and its key in `step_cache.rs`.
 
 mod graph;
-mod incremental;
+mod input;
 mod plan;
-pub mod result;
-mod scheduler;
+mod result;
+mod run;
+mod step_cache;
 
 use std::any::{Any, TypeId};
-use std::sync::{Arc, OnceLock};
-use std::time::Instant;
-
 use std::path::Path;
-use std::sync::Mutex;
+use std::sync::{Arc, OnceLock};
 
-use crate::artifact::{Artifact, ArtifactCodec, Codec};
+use crate::artifact::{ArtifactCodec, Codec};
 use crate::error::{Error, Result};
 use crate::executor::ParallelExecutor;
-use crate::incremental::{ArtifactStore, Fingerprint, RunStatus, StoreOptions};
-use crate::step::{IntoStep, ResourceProvider, Resources, RunResource, Step, StepContext};
-use incremental::{CachedStep, StepCache};
+use crate::incremental::fingerprint::{Fingerprint, KeyBuilder};
+use crate::incremental::store::{ArtifactStore, StoreOptions};
+use crate::resource::GPU;
+use crate::step::{IntoStep, Step};
+use input::RuntimeInput;
+use step_cache::StepCache;
 
-pub use result::{PipelineResult, RerunReason, StepRecord, StepStatus};
-use scheduler::Outcome;
-
-/// A per-run resource, with the test of which steps use it.
-type OpenedResource = (fn(&crate::step::StepSpec) -> bool, Arc<dyn RunResource>);
-
-/// An artifact given to the pipeline at run time.
-pub(crate) struct RuntimeInput {
-    pub name: String,
-    pub value: Artifact,
-    pub type_id: TypeId,
-    pub type_name: &'static str,
-    /// How to fingerprint the value, for cache keys.
-    pub codec: Codec,
-    /// The fingerprint of an opaque input: new for each `input_opaque`.
-    pub fixed: Option<Fingerprint>,
-}
-
-impl RuntimeInput {
-    fn fingerprint(&self) -> Result<Fingerprint> {
-        match (self.fixed, self.codec.fingerprint(&*self.value)) {
-            (Some(fp), _) => Ok(fp),
-            (None, Some(f)) => f.map(|f| f.fingerprint),
-            (None, None) => unreachable!("inputs without a content hash have a fixed fingerprint"),
-        }
-    }
-}
+pub use crate::record::{PipelineResult, RerunReason, StepRecord, StepStatus};
 
 /// A named set of steps.
 ///
@@ -86,7 +63,8 @@ pub struct Pipeline {
     codecs: Vec<Vec<Codec>>,
     inputs: Vec<RuntimeInput>,
     keep_going: bool,
-    no_gpu: bool,
+    /// Resources not to open, by name (see [`crate::resource`]).
+    disabled_resources: Vec<String>,
     cache: Option<StepCache>,
     /// The validated plan, kept between runs until a step or an input is
     /// added (a rerun does no name resolution).
@@ -102,7 +80,7 @@ impl Pipeline {
             codecs: Vec::new(),
             inputs: Vec::new(),
             keep_going: false,
-            no_gpu: false,
+            disabled_resources: Vec::new(),
             cache: None,
             plan: OnceLock::new(),
         }
@@ -165,7 +143,7 @@ impl Pipeline {
         let nonce = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_nanos());
-        let fp = crate::incremental::KeyBuilder::new("opaque-input")
+        let fp = KeyBuilder::new("opaque-input")
             .bytes("process", &std::process::id().to_le_bytes())
             .bytes("time", &nonce.to_le_bytes())
             .bytes("call", &call.to_le_bytes())
@@ -193,27 +171,31 @@ impl Pipeline {
         self
     }
 
-    /// Runs without opening a GPU: GPU steps run their CPU fallback, or
-    /// fail saying so.
-    pub fn no_gpu(&mut self, no_gpu: bool) -> &mut Self {
-        self.no_gpu = no_gpu;
+    /// Runs without opening the per-run resource `name` (see
+    /// [`crate::resource`]): steps that use it run their fallback, or fail
+    /// saying so.
+    pub fn disable_resource(&mut self, name: &str) -> &mut Self {
+        if !self.disabled_resources.iter().any(|d| d == name) {
+            self.disabled_resources.push(name.to_owned());
+        }
         self
     }
 
-    /// Opens the per-run resources some step wants (the GPU once, shared by
-    /// every GPU step of the run).
-    fn open_resources(&self, resources: &mut Resources) -> Vec<OpenedResource> {
-        let mut opened = Vec::new();
-        for provider in inventory::iter::<ResourceProvider> {
-            if !self.steps.iter().any(|s| (provider.wanted)(s.spec())) {
-                continue;
-            }
-            let disabled = provider.name == "GPU" && self.no_gpu;
-            if let Some(resource) = (provider.open)(resources, disabled) {
-                opened.push((provider.wanted, resource));
-            }
+    /// Undoes [`disable_resource`](Self::disable_resource).
+    pub fn enable_resource(&mut self, name: &str) -> &mut Self {
+        self.disabled_resources.retain(|d| d != name);
+        self
+    }
+
+    /// Runs without opening a GPU (`no_gpu(true)` disables the
+    /// [`resource::GPU`](crate::resource::GPU) resource): GPU steps run their CPU
+    /// fallback, or fail saying so.
+    pub fn no_gpu(&mut self, no_gpu: bool) -> &mut Self {
+        if no_gpu {
+            self.disable_resource(GPU)
+        } else {
+            self.enable_resource(GPU)
         }
-        opened
     }
 
     /// Makes reruns incremental, in memory: a step reruns only when its
@@ -332,142 +314,19 @@ impl Pipeline {
     /// result (which steps ran, failed, were skipped) inside.
     pub fn run_with(&self, executor: &ParallelExecutor) -> Result<PipelineResult> {
         let plan = self.plan()?;
-        let started = Instant::now();
-        let slots: Vec<OnceLock<Artifact>> = plan.slots.iter().map(|_| OnceLock::new()).collect();
-        for (slot, info) in plan.slots.iter().enumerate() {
-            if let plan::Producer::Input(i) = info.producer {
-                let _ = slots[slot].set(Arc::clone(&self.inputs[i].value));
-            }
-        }
-        let mut resources = Resources::default();
-        let opened = self.open_resources(&mut resources);
-        let fingerprints: Vec<OnceLock<Fingerprint>> = match &self.cache {
-            Some(_) => plan.slots.iter().map(|_| OnceLock::new()).collect(),
-            None => Vec::new(),
+        let definition = run::Definition {
+            name: &self.name,
+            steps: &self.steps,
+            codecs: &self.codecs,
+            inputs: &self.inputs,
+            keep_going: self.keep_going,
+            disabled_resources: &self.disabled_resources,
+            cache: self.cache.as_ref(),
         };
-        if self.cache.is_some() {
-            for (slot, info) in plan.slots.iter().enumerate() {
-                if let plan::Producer::Input(i) = info.producer {
-                    let _ = fingerprints[slot].set(self.inputs[i].fingerprint()?);
-                }
-            }
-        }
-        let history = Mutex::new(Vec::new());
-        let run_id = match self.store() {
-            Some(store) => Some(store.begin_run(&self.name)?),
-            None => None,
-        };
-        let exec = |i: usize| {
-            let planned = &plan.steps[i];
-            let step = &self.steps[i];
-            let spec = step.spec();
-            let _span =
-                tracing::debug_span!("step", pipeline = %self.name, step = %spec.name).entered();
-            let run = || {
-                let exits: Vec<_> = opened
-                    .iter()
-                    .filter(|(wanted, _)| wanted(spec))
-                    .map(|(_, r)| r.enter(spec))
-                    .collect();
-                let mut ctx = StepContext {
-                    spec,
-                    slots: &slots,
-                    inputs: &planned.inputs,
-                    outputs: &planned.outputs,
-                    resources: &resources,
-                    notes: Vec::new(),
-                };
-                let result = step.run(&mut ctx);
-                let mut notes = ctx.notes;
-                notes.extend(exits.into_iter().flat_map(|exit| exit()));
-                match result {
-                    Ok(()) => match planned
-                        .outputs
-                        .iter()
-                        .position(|&s| slots[s].get().is_none())
-                    {
-                        None => Outcome::Ran {
-                            reason: None,
-                            notes,
-                        },
-                        Some(j) => Outcome::Failed(format!(
-                            "did not produce its output `{}`",
-                            spec.outputs[j].name
-                        )),
-                    },
-                    Err(e) => Outcome::Failed(e.0),
-                }
-            };
-            match &self.cache {
-                None => run(),
-                Some(cache) => {
-                    let cached = CachedStep {
-                        index: i,
-                        spec,
-                        codecs: &self.codecs[i],
-                        inputs: &planned.inputs,
-                        outputs: &planned.outputs,
-                        slots: &slots,
-                        fingerprints: &fingerprints,
-                    };
-                    cache.execute(&cached, &history, run)
-                }
-            }
-        };
-        let records = scheduler::run(executor.pool(), &plan, self.keep_going, &exec);
-        let result = self.finish(&plan, slots, records, started, executor.max_workers());
-        if let (Some(store), Some(run)) = (self.store(), run_id) {
-            let status = if result.is_ok() {
-                RunStatus::Succeeded
-            } else {
-                RunStatus::Failed
-            };
-            let recorded = store.record(
-                run,
-                &history
-                    .into_inner()
-                    .unwrap_or_else(std::sync::PoisonError::into_inner),
-            );
-            // Finished even if its steps could not be recorded, so that the
-            // history does not show the run as still going.
-            store.finish_run(run, status)?;
-            recorded?;
-        }
-        result
-    }
-
-    fn finish(
-        &self,
-        plan: &Arc<plan::Plan>,
-        slots: Vec<OnceLock<Artifact>>,
-        steps: Vec<StepRecord>,
-        started: Instant,
-        workers: usize,
-    ) -> Result<PipelineResult> {
-        let artifacts = slots.into_iter().map(OnceLock::into_inner).collect();
-        let result = PipelineResult {
-            pipeline: self.name.clone(),
-            workers,
-            duration: started.elapsed(),
-            steps,
-            artifacts,
-            plan: Arc::clone(plan),
-        };
-        let first_failure = plan
-            .order
-            .iter()
-            .map(|&i| &result.steps[i])
-            .find(|s| s.status == StepStatus::Failed)
-            .map(|s| (s.name.to_string(), s.error.clone().unwrap_or_default()));
-        match first_failure {
-            None => Ok(result),
-            Some((step, message)) => Err(Error::StepFailed {
-                pipeline: self.name.clone(),
-                step,
-                message,
-                result: Box::new(result),
-            }),
-        }
+        let mut run = run::Run::new(definition, &plan, executor.max_workers())?;
+        run.seed_inputs()?;
+        run.execute(executor.pool())?;
+        run.finish()
     }
 }
 

@@ -1,259 +1,182 @@
 //! Validation: a pipeline's steps and run-time inputs into a [`Plan`] of
-//! slot indices, or every problem found, reported together.
+//! slot indices in flat arrays, or every problem found, reported together.
 //!
-//! Names are resolved here, once; a run does no string lookups.
+//! Names are resolved here, once, in time linear in the steps and edges
+//! (one hash per artifact name, in a table that keeps each name once); a
+//! run does no string lookups. Artifact slots are the run-time inputs
+//! first, then each step's outputs in step order, so a step's outputs are
+//! consecutive slots and a plan keeps only where each step's first output
+//! is.
 
-use std::any::TypeId;
-use std::collections::HashMap;
+use std::borrow::Cow;
+use std::ops::Range;
 use std::sync::Arc;
 
-use crate::error::{Error, Result};
+use crate::dag::{Cycle, Dag};
+use crate::error::{Error, Problem, Result};
+use crate::record::ArtifactIndex;
 use crate::step::Step;
 
-use super::RuntimeInput;
-
-/// Who writes an artifact slot.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Producer {
-    /// Run-time input `i`.
-    Input(usize),
-    /// Output `1` of step `0`.
-    Step(usize, usize),
-}
-
-#[derive(Debug)]
-pub(crate) struct Slot {
-    pub name: String,
-    pub type_name: String,
-    pub producer: Producer,
-}
-
-#[derive(Debug)]
-pub(crate) struct PlannedStep {
-    /// Slot of each input, in parameter order.
-    pub inputs: Vec<usize>,
-    /// Slot of each output, in output order.
-    pub outputs: Vec<usize>,
-    /// Steps that consume an output of this one, each once.
-    pub dependents: Vec<usize>,
-    /// Distinct producer steps this one waits for.
-    pub waits_for: usize,
-}
+use super::input::RuntimeInput;
 
 /// A validated pipeline: artifacts as slots, steps as indices.
 #[derive(Debug)]
 pub(crate) struct Plan {
-    pub slots: Vec<Slot>,
-    pub steps: Vec<PlannedStep>,
-    /// Steps with nothing to wait for.
-    pub roots: Vec<usize>,
+    /// Names and types of the slots; shared with every result.
+    pub artifacts: Arc<ArtifactIndex>,
+    /// The producing step of each slot; `None` for a run-time input.
+    pub producers: Arc<[Option<u32>]>,
+    /// The steps and what each waits for.
+    pub dag: Dag,
+    /// Each step's input slots, in parameter order: those of step `i` are
+    /// `input_slots[input_at[i]..input_at[i + 1]]`.
+    input_at: Vec<u32>,
+    input_slots: Vec<u32>,
+    /// Each step's first output slot; `output_at[steps]` is the slot count.
+    output_at: Vec<u32>,
     /// A topological order of the steps.
-    pub order: Vec<usize>,
-    /// Slot of each artifact name, for results.
-    pub slot_by_name: HashMap<String, usize>,
+    pub order: Vec<u32>,
     /// Each step's name, shared by the records of every run.
     pub names: Vec<Arc<str>>,
 }
 
 impl Plan {
+    /// The slots of step `i`'s inputs, in parameter order.
+    #[inline]
+    pub fn inputs_of(&self, i: usize) -> &[u32] {
+        &self.input_slots[self.input_at[i] as usize..self.input_at[i + 1] as usize]
+    }
+
+    /// The slots of step `i`'s outputs, in output order.
+    #[inline]
+    pub fn outputs_of(&self, i: usize) -> Range<usize> {
+        self.output_at[i] as usize..self.output_at[i + 1] as usize
+    }
+
+    /// The number of steps.
+    pub fn steps(&self) -> usize {
+        self.names.len()
+    }
+
     /// Validates `steps` with `inputs`.
     ///
     /// # Errors
-    /// [`Error::InvalidPipeline`] listing every problem: duplicate step
-    /// names, artifacts produced twice, missing inputs (with a suggestion),
-    /// type mismatches, cycles.
+    /// [`Error::InvalidPipeline`] listing every [`Problem`]: steps that are
+    /// not steps, duplicate step names, artifacts produced twice, missing
+    /// inputs (with a suggestion), type mismatches, cycles.
     pub fn build(pipeline: &str, steps: &[Arc<dyn Step>], inputs: &[RuntimeInput]) -> Result<Plan> {
-        let mut problems = Vec::new();
-        let mut slots: Vec<Slot> = Vec::new();
-        let mut slot_of: HashMap<&str, usize> = HashMap::new();
-        let mut type_of: Vec<TypeId> = Vec::new();
-
-        problems.extend(steps.iter().filter_map(|s| s.problem()));
-        let mut step_names: HashMap<&str, usize> = HashMap::new();
-        for (i, step) in steps.iter().enumerate() {
-            if step_names.insert(&step.spec().name, i).is_some() {
-                problems.push(format!("step `{}` is added twice", step.spec().name));
+        let mut problems: Vec<Problem> = steps.iter().filter_map(|s| s.problem()).collect();
+        let mut step_names = rustc_hash::FxHashSet::default();
+        for step in steps {
+            if !step_names.insert(&*step.spec().name) {
+                problems.push(Problem::DuplicateStep {
+                    step: step.spec().name.to_string(),
+                });
             }
         }
 
-        for (i, input) in inputs.iter().enumerate() {
-            slot_of.insert(&input.name, slots.len());
-            slots.push(Slot {
-                name: input.name.clone(),
-                type_name: input.type_name.to_owned(),
-                producer: Producer::Input(i),
-            });
-            type_of.push(input.type_id);
+        let slot_count = inputs.len() + steps.iter().map(|s| s.spec().outputs.len()).sum::<usize>();
+        let mut artifacts = ArtifactIndex::with_capacity(slot_count);
+        let mut producers: Vec<Option<u32>> = Vec::with_capacity(slot_count);
+        let mut type_ids = Vec::with_capacity(slot_count);
+        for input in inputs {
+            artifacts.insert(&input.name, Cow::Borrowed(input.type_name));
+            producers.push(None);
+            type_ids.push(input.type_id);
         }
-        let describe = |p: Producer| match p {
-            Producer::Input(_) => "a run-time input".to_owned(),
-            Producer::Step(s, _) => format!("step `{}`", steps[s].spec().name),
-        };
+        let producer_name = |p: Option<u32>| p.map(|s| steps[s as usize].spec().name.to_string());
+        let mut output_at = Vec::with_capacity(steps.len() + 1);
         for (si, step) in steps.iter().enumerate() {
-            for (oi, out) in step.spec().outputs.iter().enumerate() {
-                match slot_of.get(out.name.as_ref()) {
-                    Some(&existing) => problems.push(format!(
-                        "artifact `{}` is produced twice: by {} and by step `{}`",
-                        out.name,
-                        describe(slots[existing].producer),
-                        step.spec().name
-                    )),
-                    None => {
-                        slot_of.insert(&out.name, slots.len());
-                        slots.push(Slot {
-                            name: out.name.to_string(),
-                            type_name: out.type_name.to_string(),
-                            producer: Producer::Step(si, oi),
-                        });
-                        type_of.push((out.type_id)());
-                    }
+            output_at.push(index(producers.len()));
+            for out in step.spec().outputs.iter() {
+                let (slot, new) = artifacts.insert(&out.name, out.type_name.clone());
+                if !new {
+                    problems.push(Problem::ProducedTwice {
+                        artifact: out.name.to_string(),
+                        first: producer_name(producers[slot]),
+                        second: step.spec().name.to_string(),
+                    });
                 }
+                // A slot per output even when the name repeats, so that a
+                // step's outputs stay consecutive; the plan is refused then.
+                producers.push(Some(index(si)));
+                type_ids.push((out.type_id)());
             }
         }
+        output_at.push(index(producers.len()));
 
-        let mut planned = Vec::with_capacity(steps.len());
+        let mut input_at = Vec::with_capacity(steps.len() + 1);
+        let mut input_slots = Vec::with_capacity(steps.len());
+        input_at.push(0);
         for step in steps {
             let spec = step.spec();
-            let mut ins = Vec::with_capacity(spec.inputs.len());
             for input in spec.inputs.iter() {
-                match slot_of.get(input.name.as_ref()) {
-                    Some(&slot) => {
-                        if type_of[slot] != (input.type_id)() {
-                            problems.push(format!(
-                                "type mismatch for artifact `{}`: {} produces `{}` but step `{}` expects `{}`",
-                                input.name,
-                                describe(slots[slot].producer),
-                                slots[slot].type_name,
-                                spec.name,
-                                input.type_name
-                            ));
+                match artifacts.slot(&input.name) {
+                    Some(slot) => {
+                        if type_ids[slot] != (input.type_id)() {
+                            problems.push(Problem::TypeMismatch {
+                                artifact: input.name.to_string(),
+                                producer: producer_name(producers[slot]),
+                                produced: artifacts.type_name(slot).to_owned(),
+                                consumer: spec.name.to_string(),
+                                expected: input.type_name.to_string(),
+                            });
                         }
-                        ins.push(slot);
+                        input_slots.push(index(slot));
                     }
-                    None => {
-                        let hint =
-                            flowyml_suggest::did_you_mean(&input.name, slot_of.keys().copied());
-                        problems.push(format!(
-                            "step `{}` needs artifact `{}`, which no step produces and no run-time input provides{hint}",
-                            spec.name, input.name
-                        ));
-                    }
+                    None => problems.push(Problem::MissingInput {
+                        step: spec.name.to_string(),
+                        artifact: input.name.to_string(),
+                        did_you_mean: flowyml_suggest::closest(&input.name, artifacts.names())
+                            .map(str::to_owned),
+                    }),
                 }
             }
-            let outs = spec
-                .outputs
-                .iter()
-                .filter_map(|o| slot_of.get(o.name.as_ref()).copied())
-                .collect();
-            planned.push(PlannedStep {
-                inputs: ins,
-                outputs: outs,
-                dependents: Vec::new(),
-                waits_for: 0,
-            });
+            input_at.push(index(input_slots.len()));
         }
         if !problems.is_empty() {
             return Err(invalid(pipeline, problems));
         }
 
-        for ci in 0..planned.len() {
-            let mut producers: Vec<usize> = planned[ci]
-                .inputs
+        let dag = Dag::from_predecessors(steps.len(), |i| {
+            input_slots[input_at[i] as usize..input_at[i + 1] as usize]
                 .iter()
-                .filter_map(|&s| match slots[s].producer {
-                    Producer::Step(p, _) => Some(p),
-                    Producer::Input(_) => None,
-                })
-                .collect();
-            producers.sort_unstable();
-            producers.dedup();
-            planned[ci].waits_for = producers.len();
-            for p in producers {
-                planned[p].dependents.push(ci);
+                .filter_map(|&slot| producers[slot as usize].map(|p| p as usize))
+        });
+        let order = match dag.order() {
+            Ok(order) => order.into_iter().map(index).collect(),
+            Err(Cycle(cycle)) => {
+                return Err(invalid(
+                    pipeline,
+                    vec![Problem::Cycle {
+                        steps: cycle
+                            .iter()
+                            .map(|&i| steps[i].spec().name.to_string())
+                            .collect(),
+                    }],
+                ));
             }
-        }
-
-        let order = topological_order(&planned);
-        if order.len() < planned.len() {
-            let cycle = find_cycle(&planned, &order);
-            let names: Vec<&str> = cycle
-                .iter()
-                .map(|&i| steps[i].spec().name.as_ref())
-                .collect();
-            return Err(invalid(
-                pipeline,
-                vec![format!("cycle: {} -> {}", names.join(" -> "), names[0])],
-            ));
-        }
-        let roots = (0..planned.len())
-            .filter(|&i| planned[i].waits_for == 0)
-            .collect();
-        let slot_by_name = slot_of
-            .into_iter()
-            .map(|(name, slot)| (name.to_owned(), slot))
-            .collect();
+        };
         Ok(Plan {
-            slots,
-            steps: planned,
-            roots,
+            artifacts: Arc::new(artifacts),
+            producers: producers.into(),
+            dag,
+            input_at,
+            input_slots,
+            output_at,
             order,
-            slot_by_name,
             names: steps.iter().map(|s| Arc::from(&*s.spec().name)).collect(),
         })
     }
 }
 
-fn invalid(pipeline: &str, problems: Vec<String>) -> Error {
+fn index(i: usize) -> u32 {
+    u32::try_from(i).expect("a pipeline of at most u32::MAX steps and artifacts")
+}
+
+fn invalid(pipeline: &str, problems: Vec<Problem>) -> Error {
     Error::InvalidPipeline {
         pipeline: pipeline.to_owned(),
         problems,
-    }
-}
-
-/// Kahn's algorithm; shorter than the step count when there is a cycle.
-fn topological_order(steps: &[PlannedStep]) -> Vec<usize> {
-    let mut waiting: Vec<usize> = steps.iter().map(|s| s.waits_for).collect();
-    let mut order: Vec<usize> = (0..steps.len()).filter(|&i| waiting[i] == 0).collect();
-    let mut next = 0;
-    while next < order.len() {
-        for &d in &steps[order[next]].dependents {
-            waiting[d] -= 1;
-            if waiting[d] == 0 {
-                order.push(d);
-            }
-        }
-        next += 1;
-    }
-    order
-}
-
-/// A cycle among the steps Kahn's algorithm could not order, in
-/// dependency order (each step feeds the next).
-fn find_cycle(steps: &[PlannedStep], ordered: &[usize]) -> Vec<usize> {
-    let mut done = vec![false; steps.len()];
-    for &i in ordered {
-        done[i] = true;
-    }
-    // Every unordered step has an unordered dependent on a cycle or leading
-    // to one: walk dependents until a step repeats.
-    let start = (0..steps.len())
-        .find(|&i| !done[i])
-        .expect("a step is left");
-    let mut path = vec![start];
-    let mut seen = vec![usize::MAX; steps.len()];
-    seen[start] = 0;
-    loop {
-        let last = *path.last().expect("non-empty");
-        let next = steps[last]
-            .dependents
-            .iter()
-            .copied()
-            .find(|&d| !done[d])
-            .expect("an unordered step feeds another unordered step");
-        if seen[next] != usize::MAX {
-            return path[seen[next]..].to_vec();
-        }
-        seen[next] = path.len();
-        path.push(next);
     }
 }

@@ -6,14 +6,12 @@ use std::io::{Read, Write};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use super::entries::{apply_pending, drop_artifact, evict_in, exec, insert_entry_in, log_eviction};
-use super::{ArtifactStore, Eviction, StagedArtifact, StoreOptions, lock, sync_dir};
+use super::dir::ArtifactStore;
+use super::entries::drop_artifact;
 use crate::error::{Error, Result};
 use crate::incremental::codec;
 use crate::incremental::fingerprint::Fingerprint;
-use crate::incremental::metadb::now_ns;
-use rusqlite::params;
-use std::time::Duration;
+use crate::sync::lock;
 
 impl ArtifactStore {
     /// Stores `bytes` and returns their address, [`Fingerprint::of_bytes`].
@@ -50,85 +48,6 @@ impl ArtifactStore {
         Ok(present)
     }
 
-    /// Writes `value`'s encoding to a temporary file, hashed and (if
-    /// durable) fsynced, without recording it yet; see
-    /// [`commit_entry`](Self::commit_entry).
-    ///
-    /// # Errors
-    /// [`Error::Encode`], [`Error::Io`].
-    pub fn stage<T: Serialize + ?Sized>(&self, value: &T) -> Result<StagedArtifact<'_>> {
-        let mut w = self.writer()?;
-        codec::encode_into(value, &mut w)?;
-        w.finish()
-    }
-
-    /// Like [`stage`](Self::stage) for bytes already encoded.
-    ///
-    /// # Errors
-    /// [`Error::Io`].
-    pub fn stage_bytes(&self, bytes: &[u8]) -> Result<StagedArtifact<'_>> {
-        let mut w = self.writer()?;
-        w.write_all(bytes).map_err(|e| Error::io(&w.tmp, e))?;
-        w.finish()
-    }
-
-    /// Moves staged files to their addresses and records them (and an
-    /// entry), in one write transaction.
-    pub(super) fn install_all(
-        &self,
-        mut staged: Vec<StagedArtifact<'_>>,
-        entry: Option<(&Fingerprint, &str, Duration)>,
-    ) -> Result<Vec<Fingerprint>> {
-        let hashes: Vec<Fingerprint> = staged.iter().map(|s| s.hash).collect();
-        let now = now_ns();
-        let StoreOptions {
-            max_bytes, durable, ..
-        } = self.options();
-        let pending = std::mem::take(&mut *lock(&self.pending));
-        let mut db = lock(&self.db);
-        let evicted = db.write(|tx| {
-            apply_pending(tx, &pending)?;
-            let mut renamed = false;
-            for s in &mut staged {
-                let path = self.artifact_path(&s.hash);
-                let size = i64::try_from(s.len).unwrap_or(i64::MAX);
-                let known = exec(
-                    tx,
-                    "UPDATE artifacts SET last_used_ns = ?2 WHERE hash = ?1 AND size = ?3",
-                    params![s.hash.to_hex(), now, size],
-                )? > 0;
-                if known && path.exists() {
-                    continue; // same content already there; the staged file is dropped
-                }
-                // The lock stays held (the file open) through the rename.
-                fs::rename(&s.tmp, &path).map_err(|e| Error::io(&path, e))?;
-                s.file = None;
-                renamed = true;
-                if !known {
-                    exec(tx, "DELETE FROM artifacts WHERE hash = ?1", [s.hash.to_hex()])?;
-                    exec(
-                        tx,
-                        "INSERT INTO artifacts(hash, size, created_ns, last_used_ns) VALUES (?1, ?2, ?3, ?3)",
-                        params![s.hash.to_hex(), size, now],
-                    )?;
-                }
-            }
-            if durable && renamed {
-                sync_dir(&self.artifacts)?;
-            }
-            if let Some((key, step, duration)) = entry {
-                insert_entry_in(tx, key, step, &hashes, duration, now)?;
-            }
-            match max_bytes {
-                Some(max) => evict_in(tx, &self.artifacts, max, &hashes),
-                None => Ok(Eviction::default()),
-            }
-        })?;
-        drop(db);
-        log_eviction(&evicted);
-        Ok(hashes)
-    }
-
     /// Whether the store records an artifact at `hash` whose file exists (it
     /// is verified only when read).
     ///
@@ -149,7 +68,7 @@ impl ArtifactStore {
     ///
     /// # Errors
     /// [`Error::CorruptArtifact`] if the file is larger than
-    /// [`StoreOptions::max_artifact_bytes`] or its content does not hash to
+    /// [`StoreOptions::max_artifact_bytes`](super::StoreOptions::max_artifact_bytes) or its content does not hash to
     /// its name (it is then removed, so the next read is `None`);
     /// [`Error::Io`], [`Error::Database`].
     pub fn get_bytes(&self, hash: &Fingerprint) -> Result<Option<Vec<u8>>> {

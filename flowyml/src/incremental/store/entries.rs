@@ -1,19 +1,19 @@
 //! Cache entries, their lookups, the LRU bound and the store's counters.
 
-use std::collections::HashMap;
 use std::fs;
 use std::path::Path;
 use std::time::Duration;
 
 use rusqlite::{OptionalExtension, Transaction, params};
 
-use super::{
-    ArtifactStore, MAX_PENDING_TOUCHES, StagedArtifact, TMP_PREFIX, duration_of, hexes, lock,
-    parse_hexes,
-};
+use super::dir::{ArtifactStore, TMP_PREFIX};
+use super::pending::{self, MAX_PENDING_TOUCHES, Pending, apply_pending};
 use crate::error::{Error, Result};
 use crate::incremental::fingerprint::Fingerprint;
-use crate::incremental::metadb::{TxError, duration_ns, now_ns};
+use crate::incremental::metadb::{
+    TxError, duration_ns, duration_of, exec, hexes, now_ns, parse_hexes,
+};
+use crate::sync::lock;
 
 /// A cache entry: a step key and the artifacts it produced.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -60,52 +60,7 @@ pub struct Eviction {
     pub entries: u64,
 }
 
-#[derive(Default)]
-pub(super) struct Pending {
-    pub(super) artifacts: HashMap<Fingerprint, i64>,
-    pub(super) entries: HashMap<Fingerprint, (i64, u64)>,
-    pub(super) hits: u64,
-    pub(super) misses: u64,
-}
-
-impl Pending {
-    fn len(&self) -> usize {
-        self.artifacts.len() + self.entries.len()
-    }
-}
-
 impl ArtifactStore {
-    /// Records a step's staged outputs and its cache entry in one
-    /// transaction (one directory fsync): the cheapest way to store a step.
-    /// Returns the outputs' addresses, in order.
-    ///
-    /// ```
-    /// use flowyml::incremental::{ArtifactStore, KeyBuilder};
-    /// use std::time::Duration;
-    ///
-    /// let dir = std::env::temp_dir().join(format!("flowyml-doc-commit-{}", std::process::id()));
-    /// let store = ArtifactStore::open(&dir)?;
-    /// let key = KeyBuilder::new("split").finish();
-    /// let outputs = vec![store.stage(&vec![1_u32, 2])?, store.stage(&vec![3_u32])?];
-    /// let hashes = store.commit_entry(&key, "split", outputs, Duration::from_millis(2))?;
-    /// assert_eq!(store.lookup(&key)?.unwrap().outputs, hashes);
-    /// # drop(store);
-    /// # std::fs::remove_dir_all(&dir).unwrap();
-    /// # Ok::<(), flowyml::Error>(())
-    /// ```
-    ///
-    /// # Errors
-    /// [`Error::Io`], [`Error::Database`].
-    pub fn commit_entry(
-        &self,
-        key: &Fingerprint,
-        step: &str,
-        outputs: Vec<StagedArtifact<'_>>,
-        duration: Duration,
-    ) -> Result<Vec<Fingerprint>> {
-        self.install_all(outputs, Some((key, step, duration)))
-    }
-
     /// Records that step `step` with cache key `key` produced `outputs`
     /// (already stored), replacing any entry for `key`.
     ///
@@ -205,12 +160,7 @@ impl ArtifactStore {
     /// # Errors
     /// [`Error::Database`].
     pub fn flush(&self) -> Result<()> {
-        let pending = std::mem::take(&mut *lock(&self.pending));
-        if pending.len() == 0 && pending.hits == 0 && pending.misses == 0 {
-            return Ok(());
-        }
-        let mut db = lock(&self.db);
-        db.write(|tx| apply_pending(tx, &pending))
+        pending::flush(&self.pending, &self.db)
     }
 
     /// Sizes and counters (after a [`flush`](Self::flush)).
@@ -282,29 +232,6 @@ impl ArtifactStore {
     }
 }
 
-pub(super) fn apply_pending(tx: &Transaction<'_>, p: &Pending) -> std::result::Result<(), TxError> {
-    if p.hits > 0 || p.misses > 0 {
-        exec(
-            tx,
-            "UPDATE meta SET value = value + CASE key WHEN 'hits' THEN ?1 ELSE ?2 END WHERE key IN ('hits', 'misses')",
-            params![p.hits as i64, p.misses as i64],
-        )?;
-    }
-    let mut art = tx.prepare_cached(
-        "UPDATE artifacts SET last_used_ns = max(last_used_ns, ?2) WHERE hash = ?1",
-    )?;
-    for (h, t) in &p.artifacts {
-        art.execute(params![h.to_hex(), t])?;
-    }
-    let mut ent = tx.prepare_cached(
-        "UPDATE entries SET last_used_ns = max(last_used_ns, ?2), hits = hits + ?3 WHERE key = ?1",
-    )?;
-    for (k, (t, hits)) in &p.entries {
-        ent.execute(params![k.to_hex(), t, *hits as i64])?;
-    }
-    Ok(())
-}
-
 pub(super) fn drop_artifact(
     tx: &Transaction<'_>,
     hash: &Fingerprint,
@@ -317,16 +244,6 @@ pub(super) fn drop_artifact(
     )?;
     exec(tx, "DELETE FROM artifacts WHERE hash = ?1", [&h])?;
     Ok(entries as u64)
-}
-
-/// Executes a statement through the connection's statement cache: preparing
-/// one (and the triggers it fires) costs more than running it.
-pub(super) fn exec(
-    tx: &Transaction<'_>,
-    sql: &str,
-    p: impl rusqlite::Params,
-) -> rusqlite::Result<usize> {
-    tx.prepare_cached(sql)?.execute(p)
 }
 
 pub(super) fn insert_entry_in(

@@ -5,10 +5,11 @@ use std::path::Path;
 
 use rusqlite::{OptionalExtension, params};
 
-use super::entries::exec;
-use super::{ArtifactStore, lock};
+use super::dir::ArtifactStore;
 use crate::error::{Error, Result};
 use crate::incremental::fingerprint::{FileStamp, Fingerprint, hash_file_stamped};
+use crate::incremental::metadb::exec;
+use crate::sync::lock;
 
 impl ArtifactStore {
     /// The content fingerprint of an external file, remembering `(canonical

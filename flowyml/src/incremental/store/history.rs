@@ -4,12 +4,14 @@ use std::time::{Duration, SystemTime};
 
 use rusqlite::params;
 
-use super::entries::apply_pending;
-use super::entries::exec;
-use super::{ArtifactStore, duration_of, hexes, lock, parse_hexes};
+use super::dir::ArtifactStore;
+use super::pending::apply_pending;
 use crate::error::Result;
 use crate::incremental::fingerprint::Fingerprint;
-use crate::incremental::metadb::{duration_ns, now_ns, ns_to_time};
+use crate::incremental::metadb::{
+    duration_ns, duration_of, exec, hexes, now_ns, ns_to_time, parse_hexes,
+};
+use crate::sync::lock;
 
 /// One step of a run, as recorded in the history.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -187,7 +189,7 @@ impl ArtifactStore {
     ///
     /// # Errors
     /// [`Error::Database`](crate::Error::Database).
-    pub fn begin_run(&self, pipeline: &str) -> Result<RunId> {
+    pub(crate) fn begin_run(&self, pipeline: &str) -> Result<RunId> {
         let mut db = lock(&self.db);
         db.write(|tx| {
             exec(
@@ -208,7 +210,7 @@ impl ArtifactStore {
     ///
     /// # Errors
     /// [`Error::Database`](crate::Error::Database) (also for an unknown run).
-    pub fn record(&self, run: RunId, steps: &[StepExecution]) -> Result<()> {
+    pub(crate) fn record(&self, run: RunId, steps: &[StepExecution]) -> Result<()> {
         let pending = std::mem::take(&mut *lock(&self.pending));
         let mut db = lock(&self.db);
         db.write(|tx| {
@@ -234,7 +236,7 @@ impl ArtifactStore {
     ///
     /// # Errors
     /// [`Error::Database`](crate::Error::Database).
-    pub fn finish_run(&self, run: RunId, status: RunStatus) -> Result<()> {
+    pub(crate) fn finish_run(&self, run: RunId, status: RunStatus) -> Result<()> {
         let pending = std::mem::take(&mut *lock(&self.pending));
         let mut db = lock(&self.db);
         db.write(|tx| {

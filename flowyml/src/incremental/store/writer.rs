@@ -5,37 +5,112 @@ use std::io::{BufWriter, Write};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use super::{ArtifactStore, StoreOptions, TMP_PREFIX};
+use std::time::Duration;
+
+use rusqlite::params;
+
+use super::dir::{ArtifactStore, StoreOptions, TMP_PREFIX, sync_dir};
+use super::entries::{Eviction, evict_in, insert_entry_in, log_eviction};
+use super::pending::apply_pending;
 use crate::error::{Error, Result};
 use crate::incremental::fingerprint::Fingerprint;
-use crate::incremental::metadb::now_ns;
+use crate::incremental::metadb::{exec, now_ns};
+use crate::sync::lock;
 
 static TMP_COUNTER: AtomicU64 = AtomicU64::new(0);
 
 impl ArtifactStore {
+    /// Records a step's staged outputs and its cache entry in one
+    /// transaction (one directory fsync): the cheapest way to store a step.
+    /// Returns the outputs' addresses, in order.
+    ///
+    /// # Errors
+    /// [`Error::Io`], [`Error::Database`].
+    pub(crate) fn commit_entry(
+        &self,
+        key: &Fingerprint,
+        step: &str,
+        outputs: Vec<StagedArtifact<'_>>,
+        duration: Duration,
+    ) -> Result<Vec<Fingerprint>> {
+        self.install_all(outputs, Some((key, step, duration)))
+    }
+
+    /// Writes already encoded bytes to a temporary file, hashed and (if
+    /// durable) fsynced, without recording them yet; see
+    /// [`commit_entry`](Self::commit_entry).
+    ///
+    /// # Errors
+    /// [`Error::Io`].
+    pub(crate) fn stage_bytes(&self, bytes: &[u8]) -> Result<StagedArtifact<'_>> {
+        let mut w = self.writer()?;
+        w.write_all(bytes).map_err(|e| Error::io(&w.tmp, e))?;
+        w.finish()
+    }
+
+    /// Moves staged files to their addresses and records them (and an
+    /// entry), in one write transaction.
+    pub(super) fn install_all(
+        &self,
+        mut staged: Vec<StagedArtifact<'_>>,
+        entry: Option<(&Fingerprint, &str, Duration)>,
+    ) -> Result<Vec<Fingerprint>> {
+        let hashes: Vec<Fingerprint> = staged.iter().map(|s| s.hash).collect();
+        let now = now_ns();
+        let StoreOptions {
+            max_bytes, durable, ..
+        } = self.options();
+        let pending = std::mem::take(&mut *lock(&self.pending));
+        let mut db = lock(&self.db);
+        let evicted = db.write(|tx| {
+            apply_pending(tx, &pending)?;
+            let mut renamed = false;
+            for s in &mut staged {
+                let path = self.artifact_path(&s.hash);
+                let size = i64::try_from(s.len).unwrap_or(i64::MAX);
+                let known = exec(
+                    tx,
+                    "UPDATE artifacts SET last_used_ns = ?2 WHERE hash = ?1 AND size = ?3",
+                    params![s.hash.to_hex(), now, size],
+                )? > 0;
+                if known && path.exists() {
+                    continue; // same content already there; the staged file is dropped
+                }
+                // The lock stays held (the file open) through the rename.
+                fs::rename(&s.tmp, &path).map_err(|e| Error::io(&path, e))?;
+                s.file = None;
+                renamed = true;
+                if !known {
+                    exec(tx, "DELETE FROM artifacts WHERE hash = ?1", [s.hash.to_hex()])?;
+                    exec(
+                        tx,
+                        "INSERT INTO artifacts(hash, size, created_ns, last_used_ns) VALUES (?1, ?2, ?3, ?3)",
+                        params![s.hash.to_hex(), size, now],
+                    )?;
+                }
+            }
+            if durable && renamed {
+                sync_dir(&self.artifacts)?;
+            }
+            if let Some((key, step, duration)) = entry {
+                insert_entry_in(tx, key, step, &hashes, duration, now)?;
+            }
+            match max_bytes {
+                Some(max) => evict_in(tx, &self.artifacts, max, &hashes),
+                None => Ok(Eviction::default()),
+            }
+        })?;
+        drop(db);
+        log_eviction(&evicted);
+        Ok(hashes)
+    }
+
     /// A writer for one artifact streamed in pieces; its address is known
     /// at [`commit`](ArtifactWriter::commit).
     ///
-    /// ```
-    /// use flowyml::incremental::{ArtifactStore, Fingerprint};
-    /// use std::io::Write;
-    ///
-    /// let dir = std::env::temp_dir().join(format!("flowyml-doc-writer-{}", std::process::id()));
-    /// let store = ArtifactStore::open(&dir)?;
-    /// let mut w = store.writer()?;
-    /// w.write_all(b"hello ").unwrap();
-    /// w.write_all(b"world").unwrap();
-    /// let hash = w.commit()?;
-    /// assert_eq!(hash, Fingerprint::of_bytes(b"hello world"));
-    /// assert_eq!(store.get_bytes(&hash)?.as_deref(), Some(&b"hello world"[..]));
-    /// # drop(store);
-    /// # std::fs::remove_dir_all(&dir).unwrap();
-    /// # Ok::<(), flowyml::Error>(())
-    /// ```
-    ///
     /// # Errors
     /// [`Error::Io`] naming the temporary file.
-    pub fn writer(&self) -> Result<ArtifactWriter<'_>> {
+    pub(crate) fn writer(&self) -> Result<ArtifactWriter<'_>> {
         loop {
             let n = TMP_COUNTER.fetch_add(1, Ordering::Relaxed);
             let tmp = self.artifacts.join(format!(
@@ -76,7 +151,7 @@ impl ArtifactStore {
 /// Writes one artifact in pieces (implements [`Write`]); nothing is visible
 /// in the store until [`commit`](Self::commit). Dropped without a commit,
 /// it removes its temporary file.
-pub struct ArtifactWriter<'s> {
+pub(crate) struct ArtifactWriter<'s> {
     pub(super) store: &'s ArtifactStore,
     pub(super) file: Option<BufWriter<File>>,
     pub(super) tmp: PathBuf,
@@ -87,22 +162,12 @@ pub struct ArtifactWriter<'s> {
 }
 
 impl<'s> ArtifactWriter<'s> {
-    /// The bytes written so far.
-    pub fn len(&self) -> u64 {
-        self.len
-    }
-
-    /// Whether nothing was written yet.
-    pub fn is_empty(&self) -> bool {
-        self.len == 0
-    }
-
     /// Makes the artifact durable and visible at its address, which it
     /// returns.
     ///
     /// # Errors
     /// [`Error::Io`] naming the temporary file, [`Error::Database`].
-    pub fn commit(self) -> Result<Fingerprint> {
+    pub(crate) fn commit(self) -> Result<Fingerprint> {
         let store = self.store;
         let staged = self.finish()?;
         let hash = staged.hash;
@@ -115,7 +180,7 @@ impl<'s> ArtifactWriter<'s> {
     ///
     /// # Errors
     /// [`Error::Io`] naming the temporary file.
-    pub fn finish(mut self) -> Result<StagedArtifact<'s>> {
+    pub(crate) fn finish(mut self) -> Result<StagedArtifact<'s>> {
         let file = self.file.take().expect("present until commit or drop");
         let tmp = std::mem::take(&mut self.tmp);
         let file = match file.into_inner() {
@@ -184,30 +249,13 @@ impl std::fmt::Debug for ArtifactWriter<'_> {
 /// store: made by [`ArtifactStore::stage`] or [`ArtifactWriter::finish`],
 /// recorded by [`ArtifactStore::commit_entry`]. Dropped uncommitted, it
 /// removes its file.
-pub struct StagedArtifact<'s> {
+pub(crate) struct StagedArtifact<'s> {
     pub(super) store: &'s ArtifactStore,
     pub(super) hash: Fingerprint,
     pub(super) tmp: PathBuf,
     pub(super) len: u64,
     /// Open (and locked) until the file is renamed into place.
     pub(super) file: Option<File>,
-}
-
-impl StagedArtifact<'_> {
-    /// The address it will have.
-    pub fn hash(&self) -> Fingerprint {
-        self.hash
-    }
-
-    /// Its size in bytes.
-    pub fn len(&self) -> u64 {
-        self.len
-    }
-
-    /// Whether it is empty.
-    pub fn is_empty(&self) -> bool {
-        self.len == 0
-    }
 }
 
 impl Drop for StagedArtifact<'_> {

@@ -1,4 +1,4 @@
-//! Incremental runs: a step reruns only when its cache key changed.
+//! The step cache: a step reruns only when its cache key changed.
 //!
 //! # The cache key
 //! `base = hash(format version ‖ step name ‖ code fingerprint ‖ options)`,
@@ -8,8 +8,8 @@
 //! by `#[step]` at compile time, so editing a body invalidates the step. An
 //! input's fingerprint is its content hash where the type has one (see
 //! [`artifact`](crate::artifact)); an opaque artifact's fingerprint is its
-//! producer's key, so a change upstream always reaches downstream: the
-//! reference's stale hit (a key that ignores the inputs) cannot happen.
+//! producer's key, so a change upstream always reaches downstream: no key
+//! ignores an input, so no hit is stale.
 //!
 //! # Early cutoff
 //! Because keys are built from *content* fingerprints, a step that reruns
@@ -24,18 +24,33 @@
 //! the run history. A step with an output that cannot be stored stays in
 //! memory only, and its record says so.
 
+use std::ops::Range;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Mutex, OnceLock, PoisonError};
+use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
-use crate::artifact::{Artifact, Codec};
-use crate::error::Result;
-use crate::incremental::{ArtifactStore, FileFingerprints, Fingerprint, KeyBuilder, StepExecution};
+use crate::artifact::Codec;
+use crate::error::{BoxError, Result};
+use crate::incremental::fingerprint::{FileFingerprints, Fingerprint, KeyBuilder};
+use crate::incremental::store::{ArtifactStore, StepExecution};
+use crate::record::{Artifact, RerunReason};
 use crate::step::StepSpec;
+use crate::sync::lock;
 
-use super::result::RerunReason;
-use super::scheduler::Outcome;
+/// What executing one step (or serving it from the cache) gave.
+pub(crate) enum Outcome {
+    /// The step ran: why it was not served from the cache (where there is
+    /// one), and notes for its record.
+    Ran {
+        reason: Option<RerunReason>,
+        notes: Vec<String>,
+    },
+    /// The outputs came from the cache.
+    Cached,
+    /// The step returned an error or panicked.
+    Failed(BoxError),
+}
 
 struct MemoryEntry {
     key: Fingerprint,
@@ -73,14 +88,12 @@ pub(crate) struct CachedStep<'a> {
     pub index: usize,
     pub spec: &'a StepSpec,
     pub codecs: &'a [Codec],
-    pub inputs: &'a [usize],
-    pub outputs: &'a [usize],
+    /// The slots of its inputs, in parameter order.
+    pub inputs: &'a [u32],
+    /// The slots of its outputs, in output order.
+    pub outputs: Range<usize>,
     pub slots: &'a [OnceLock<Artifact>],
     pub fingerprints: &'a [OnceLock<Fingerprint>],
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 impl StepCache {
@@ -127,7 +140,7 @@ impl StepCache {
             None => {
                 let key = KeyBuilder::new(&spec.name)
                     .code(Fingerprint::from_bytes(spec.code_fingerprint))
-                    .option("gpu", &spec.gpu)
+                    .option("resources", &*spec.resources)
                     .map_err(|e| e.to_string())?
                     .finish();
                 *base.get_or_init(|| key)
@@ -135,7 +148,7 @@ impl StepCache {
         };
         let mut key = KeyBuilder::extend(base);
         for (input, &slot) in spec.inputs.iter().zip(step.inputs) {
-            let fp = step.fingerprints[slot]
+            let fp = step.fingerprints[slot as usize]
                 .get()
                 .ok_or_else(|| format!("input `{}` has no fingerprint", input.name))?;
             key = key.input(&input.name, *fp);
@@ -164,7 +177,7 @@ impl StepCache {
         let checked = || started.map_or(Duration::ZERO, |t| t.elapsed());
         let key = match self.key(step) {
             Ok(key) => key,
-            Err(message) => return Outcome::Failed(message),
+            Err(message) => return Outcome::Failed(message.into()),
         };
         let name = step.spec.name.as_ref();
         let code = Fingerprint::from_bytes(step.spec.code_fingerprint);
@@ -181,7 +194,7 @@ impl StepCache {
             let latest = lock(&entry.latest);
             match &*latest {
                 Some(entry) if entry.key == key => {
-                    for ((artifact, fp), &slot) in entry.outputs.iter().zip(step.outputs) {
+                    for ((artifact, fp), slot) in entry.outputs.iter().zip(step.outputs.clone()) {
                         let _ = step.slots[slot].set(artifact.clone());
                         let _ = step.fingerprints[slot].set(*fp);
                     }
@@ -253,7 +266,11 @@ impl StepCache {
                 Ok(None) | Err(_) => return Err(()),
             }
         }
-        for ((artifact, hash), &slot) in loaded.into_iter().zip(&entry.outputs).zip(step.outputs) {
+        for ((artifact, hash), slot) in loaded
+            .into_iter()
+            .zip(&entry.outputs)
+            .zip(step.outputs.clone())
+        {
             let _ = step.slots[slot].set(artifact);
             let _ = step.fingerprints[slot].set(*hash);
         }
@@ -271,7 +288,7 @@ impl StepCache {
     ) -> (Vec<Fingerprint>, Vec<String>) {
         let mut notes = Vec::new();
         let mut encoded = Vec::with_capacity(step.outputs.len());
-        for (j, (&slot, codec)) in step.outputs.iter().zip(step.codecs).enumerate() {
+        for (j, (slot, codec)) in step.outputs.clone().zip(step.codecs).enumerate() {
             let spec = &step.spec.outputs[j];
             let Some(artifact) = step.slots[slot].get() else {
                 continue;
@@ -317,8 +334,8 @@ impl StepCache {
     fn remember(&self, step: &CachedStep<'_>, key: Fingerprint, code: Fingerprint) {
         let outputs = step
             .outputs
-            .iter()
-            .filter_map(|&slot| {
+            .clone()
+            .filter_map(|slot| {
                 Some((
                     step.slots[slot].get()?.clone(),
                     *step.fingerprints[slot].get()?,

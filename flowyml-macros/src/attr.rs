@@ -1,0 +1,144 @@
+//! The attribute parser every macro shares: `key = value` pairs and bare
+//! flags, each key known in advance with the kind of value it takes. An
+//! unknown key (with a "did you mean") and a key given twice are errors at
+//! the key, collected with the others.
+
+use proc_macro2::{Span, TokenStream};
+use quote::ToTokens;
+use syn::parse::Parser;
+use syn::punctuated::Punctuated;
+use syn::{LitStr, Token};
+
+use crate::ctxt::Ctxt;
+
+/// What a key takes.
+#[derive(Clone, Copy)]
+pub enum Kind {
+    /// Nothing: `gpu`.
+    Flag,
+    /// A string: `name = "clean"`.
+    Str,
+    /// A list of strings: `outputs = ["a", "b"]`.
+    StrList,
+    /// A path: `fallback = add_one_cpu`.
+    Path,
+}
+
+/// A key's value, as parsed.
+pub enum Value {
+    /// A flag.
+    Flag,
+    /// A string.
+    Str(LitStr),
+    /// A list of strings, and the span of its brackets.
+    StrList(Span, Vec<LitStr>),
+    /// A path.
+    Path(syn::Path),
+}
+
+/// The parsed arguments of one attribute: every known key given once.
+pub struct Args {
+    values: Vec<(&'static str, Value)>,
+}
+
+impl Args {
+    /// Parses `tokens` against `keys` (each key and its kind), for
+    /// the attribute `attribute` (`#[step]`), recording every problem in
+    /// `cx`.
+    pub fn parse(
+        tokens: TokenStream,
+        attribute: &str,
+        keys: &[(&'static str, Kind)],
+        cx: &Ctxt,
+    ) -> Args {
+        let mut values: Vec<(&'static str, Value)> = Vec::new();
+        let parser = syn::meta::parser(|meta| {
+            let written = meta.path.to_token_stream().to_string().replace(' ', "");
+            let Some(&(key, kind)) = keys.iter().find(|(k, _)| *k == written) else {
+                let hint = flowyml_suggest::did_you_mean(&written, keys.iter().map(|(k, _)| *k));
+                let list = keys
+                    .iter()
+                    .map(|(k, _)| format!("`{k}`"))
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                return Err(meta.error(format!(
+                    "unknown {attribute} argument `{written}`{hint}: the arguments are {list}"
+                )));
+            };
+            let value = match kind {
+                Kind::Flag => {
+                    if meta.input.peek(Token![=]) {
+                        return Err(
+                            meta.error(format!("`{key}` takes no value: write just `{key}`"))
+                        );
+                    }
+                    Value::Flag
+                }
+                Kind::Str => Value::Str(meta.value()?.parse()?),
+                Kind::StrList => {
+                    let value = meta.value()?;
+                    let content;
+                    let brackets = syn::bracketed!(content in value);
+                    let list = Punctuated::<LitStr, Token![,]>::parse_terminated(&content)?;
+                    Value::StrList(brackets.span.join(), list.into_iter().collect())
+                }
+                Kind::Path => {
+                    let value = meta.value()?;
+                    // `crate = "path"` as in serde and tokio, or a bare path.
+                    if value.peek(LitStr) {
+                        let lit: LitStr = value.parse()?;
+                        Value::Path(lit.parse()?)
+                    } else {
+                        Value::Path(value.parse()?)
+                    }
+                }
+            };
+            if values.iter().any(|(k, _)| *k == key) {
+                cx.error_at(
+                    &meta.path,
+                    format!("`{key}` is given twice in {attribute}: keep one"),
+                );
+            } else {
+                values.push((key, value));
+            }
+            Ok(())
+        });
+        if let Err(e) = parser.parse2(tokens) {
+            cx.error(e);
+        }
+        Args { values }
+    }
+
+    fn get(&self, key: &str) -> Option<&Value> {
+        self.values.iter().find(|(k, _)| *k == key).map(|(_, v)| v)
+    }
+
+    /// Whether flag `key` is set.
+    pub fn flag(&self, key: &str) -> bool {
+        matches!(self.get(key), Some(Value::Flag))
+    }
+
+    /// String `key`.
+    pub fn str(&self, key: &str) -> Option<&LitStr> {
+        match self.get(key) {
+            Some(Value::Str(s)) => Some(s),
+            _ => None,
+        }
+    }
+
+    /// String list `key`, with its brackets' span.
+    pub fn str_list(&self, key: &str) -> Option<(Span, &[LitStr])> {
+        match self.get(key) {
+            Some(Value::StrList(span, list)) => Some((*span, list)),
+            _ => None,
+        }
+    }
+
+    /// Path `key`.
+    pub fn path(&self, key: &str) -> Option<&syn::Path> {
+        match self.get(key) {
+            Some(Value::Path(p)) => Some(p),
+            _ => None,
+        }
+    }
+}

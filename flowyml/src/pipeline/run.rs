@@ -1,0 +1,430 @@
+//! [`Run`]: the state of one run of a pipeline, from its seeded inputs to
+//! its [`PipelineResult`].
+//!
+//! A run is a [`dag::Visitor`]: the one DAG engine ([`dag::run`]) calls
+//! [`Run::visit`] for each step once the steps it waits for have finished,
+//! and the run executes the step (or serves it from the step cache) and
+//! writes its record.
+//!
+//! # Cost per step
+//! One clock read (a step continued inline on a worker starts when its
+//! predecessor's end was read), one `catch_unwind` frame, the step's own
+//! call through its `dyn Step`, and three relaxed stores for its record.
+//! Artifacts live in `OnceLock` slots written once and shared by `Arc`;
+//! nothing is copied. Errors, rerun reasons and notes, which few steps
+//! have, go to one side table behind a mutex. After the run, the calling
+//! thread turns the records into [`StepRecord`]s without allocating per
+//! step (names are the plan's shared `Arc<str>`s).
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+use std::time::{Duration, Instant};
+
+use super::input::RuntimeInput;
+use super::plan::Plan;
+use super::step_cache::{CachedStep, Outcome, StepCache};
+use crate::artifact::Codec;
+use crate::dag::{self, Visitor};
+use crate::error::{BoxError, Error, Result, panic_message};
+use crate::incremental::fingerprint::Fingerprint;
+use crate::incremental::store::ArtifactStore;
+use crate::incremental::store::{RunId, RunStatus, StepExecution};
+use crate::record::{Artifact, PipelineResult, RerunReason, StepRecord, StepStatus};
+use crate::resource::{ResourceGuard, ResourceProvider, Resources, RunResource};
+use crate::step::{Step, StepContext};
+use crate::sync::lock;
+
+/// A step's record while the run is going: plain atomics written once by
+/// the step's worker (cheaper than a `OnceLock` per step, which costs a
+/// `Once` initialisation).
+#[derive(Default)]
+struct Record {
+    /// 0 until the step ran; then its status code, with the worker index
+    /// plus one above the low byte.
+    state: AtomicU64,
+    start_ns: AtomicU64,
+    duration_ns: AtomicU64,
+}
+
+/// The rare parts of a step's record.
+struct Extra {
+    error: Option<BoxError>,
+    reason: Option<RerunReason>,
+    notes: Vec<String>,
+}
+
+const STATUSES: [StepStatus; 3] = [StepStatus::Ran, StepStatus::Cached, StepStatus::Failed];
+
+/// What a run reads of its pipeline.
+pub(crate) struct Definition<'p> {
+    pub name: &'p str,
+    pub steps: &'p [Arc<dyn Step>],
+    /// Each step's output codecs.
+    pub codecs: &'p [Vec<Codec>],
+    /// The run-time inputs, in slot order.
+    pub inputs: &'p [RuntimeInput],
+    pub keep_going: bool,
+    /// Resources not to open, by name.
+    pub disabled_resources: &'p [String],
+    pub cache: Option<&'p StepCache>,
+}
+
+impl Definition<'_> {
+    fn store(&self) -> Option<&ArtifactStore> {
+        self.cache.and_then(StepCache::store)
+    }
+}
+
+/// One run of a pipeline.
+pub(crate) struct Run<'p> {
+    /// The pipeline being run: its steps, codecs, options and cache.
+    pipeline: Definition<'p>,
+    /// Its validated plan.
+    plan: &'p Plan,
+    /// Every artifact slot, written once by its producer (or seeded from a
+    /// run-time input).
+    slots: Vec<OnceLock<Artifact>>,
+    /// Each slot's content fingerprint, where the pipeline has a cache
+    /// (empty otherwise).
+    fingerprints: Vec<OnceLock<Fingerprint>>,
+    /// The resources opened for this run.
+    resources: Resources,
+    /// The opened resources by name, for entering them around the steps
+    /// that declare them.
+    opened: Vec<(&'static str, Arc<dyn RunResource>)>,
+    /// One record per step.
+    records: Vec<Record>,
+    /// Errors, rerun reasons and notes, for the steps that have any.
+    extras: Mutex<Vec<(usize, Extra)>>,
+    /// The steps as the store's history records them (only with a store).
+    history: Mutex<Vec<StepExecution>>,
+    /// The run's id in the store's history.
+    run_id: Option<RunId>,
+    /// Set by a failed step unless the pipeline keeps going: no step
+    /// starts after it.
+    abort: AtomicBool,
+    /// When the run started; records count from it.
+    origin: Instant,
+    /// The executor's worker count, for the result.
+    workers: usize,
+}
+
+fn nanos(d: Duration) -> u64 {
+    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
+}
+
+impl<'p> Run<'p> {
+    /// A run of `pipeline` on `workers` workers: opens the resources its
+    /// steps declare.
+    pub(crate) fn new(pipeline: Definition<'p>, plan: &'p Plan, workers: usize) -> Result<Self> {
+        let mut resources = Resources::default();
+        let opened = open_resources(&pipeline, &mut resources);
+        let slots = plan.producers.iter().map(|_| OnceLock::new()).collect();
+        let fingerprints = match pipeline.cache {
+            Some(_) => plan.producers.iter().map(|_| OnceLock::new()).collect(),
+            None => Vec::new(),
+        };
+        Ok(Run {
+            pipeline,
+            plan,
+            slots,
+            fingerprints,
+            resources,
+            opened,
+            records: (0..plan.steps()).map(|_| Record::default()).collect(),
+            extras: Mutex::new(Vec::new()),
+            history: Mutex::new(Vec::new()),
+            run_id: None,
+            abort: AtomicBool::new(false),
+            origin: Instant::now(),
+            workers,
+        })
+    }
+
+    /// Puts the run-time inputs in their slots (they are the first slots),
+    /// with their fingerprints where there is a cache.
+    ///
+    /// # Errors
+    /// If an input's fingerprint cannot be computed (its encoding failed).
+    pub(crate) fn seed_inputs(&mut self) -> Result<()> {
+        for (slot, input) in self.pipeline.inputs.iter().enumerate() {
+            let _ = self.slots[slot].set(Arc::clone(&input.value));
+            if let Some(fp) = self.fingerprints.get(slot) {
+                let _ = fp.set(input.fingerprint()?);
+            }
+        }
+        Ok(())
+    }
+
+    /// Starts the run in the store's history (where there is a store) and
+    /// runs every step on `pool`, each as soon as its inputs exist.
+    ///
+    /// # Errors
+    /// If the history cannot be written.
+    pub(crate) fn execute(&mut self, pool: &rayon::ThreadPool) -> Result<()> {
+        if let Some(store) = self.pipeline.store() {
+            self.run_id = Some(store.begin_run(self.pipeline.name)?);
+        }
+        self.origin = Instant::now();
+        dag::run(Some(pool), &self.plan.dag, &*self);
+        Ok(())
+    }
+
+    /// Executes step `i` (or serves it from the cache).
+    fn execute_step(&self, i: usize) -> Outcome {
+        let step = &self.pipeline.steps[i];
+        let spec = step.spec();
+        let _span = tracing::debug_span!("step", pipeline = %self.pipeline.name, step = %spec.name)
+            .entered();
+        let run = || {
+            let mut guards = self.enter_resources(&spec.resources, &spec.name);
+            let outputs = self.plan.outputs_of(i);
+            let mut ctx = StepContext {
+                spec,
+                slots: &self.slots,
+                inputs: self.plan.inputs_of(i),
+                first_output: outputs.start,
+                resources: &self.resources,
+                notes: Vec::new(),
+                misuse: None,
+            };
+            let result = step.run(&mut ctx);
+            let mut notes = ctx.notes;
+            for guard in &mut guards {
+                notes.extend(guard.notes());
+            }
+            drop(guards);
+            if let Some(misuse) = ctx.misuse {
+                return Outcome::Failed(misuse.into());
+            }
+            match result {
+                Ok(()) => match outputs.clone().position(|s| self.slots[s].get().is_none()) {
+                    None => Outcome::Ran {
+                        reason: None,
+                        notes,
+                    },
+                    Some(j) => Outcome::Failed(
+                        format!("did not produce its output `{}`", spec.outputs[j].name).into(),
+                    ),
+                },
+                Err(e) => Outcome::Failed(e),
+            }
+        };
+        match self.pipeline.cache {
+            None => run(),
+            Some(cache) => {
+                let cached = CachedStep {
+                    index: i,
+                    spec,
+                    codecs: &self.pipeline.codecs[i],
+                    inputs: self.plan.inputs_of(i),
+                    outputs: self.plan.outputs_of(i),
+                    slots: &self.slots,
+                    fingerprints: &self.fingerprints,
+                };
+                cache.execute(&cached, &self.history, run)
+            }
+        }
+    }
+
+    /// Enters the opened resources a step declares, in declaration order.
+    fn enter_resources(&self, wanted: &[&str], step: &str) -> Vec<Box<dyn ResourceGuard + '_>> {
+        if wanted.is_empty() {
+            return Vec::new();
+        }
+        self.opened
+            .iter()
+            .filter(|(name, _)| wanted.contains(name))
+            .map(|(_, resource)| resource.enter(step))
+            .collect()
+    }
+
+    /// Writes step `i`'s record; `started` is when it became ready on its
+    /// worker and `finished` when it ended.
+    fn record(&self, i: usize, outcome: Outcome, started: Instant, finished: Instant) -> bool {
+        let (status, extra) = match outcome {
+            Outcome::Ran { reason, notes } => (
+                StepStatus::Ran,
+                (reason.is_some() || !notes.is_empty()).then_some(Extra {
+                    error: None,
+                    reason,
+                    notes,
+                }),
+            ),
+            Outcome::Cached => (StepStatus::Cached, None),
+            Outcome::Failed(error) => (
+                StepStatus::Failed,
+                Some(Extra {
+                    error: Some(error),
+                    reason: None,
+                    notes: Vec::new(),
+                }),
+            ),
+        };
+        if let Some(extra) = extra {
+            lock(&self.extras).push((i, extra));
+        }
+        let record = &self.records[i];
+        record
+            .start_ns
+            .store(nanos(started - self.origin), Ordering::Relaxed);
+        record
+            .duration_ns
+            .store(nanos(finished - started), Ordering::Relaxed);
+        let code = STATUSES
+            .iter()
+            .position(|s| *s == status)
+            .map_or(0, |c| c as u64 + 1);
+        let worker = rayon::current_thread_index().map_or(0, |w| w as u64 + 1);
+        record.state.store(code | (worker << 8), Ordering::Relaxed);
+        status != StepStatus::Failed
+    }
+
+    /// The run's result, the store's history finished; `Err` naming the
+    /// first failed step (in topological order) if any step failed.
+    pub(crate) fn finish(self) -> Result<PipelineResult> {
+        let mut steps: Vec<StepRecord> = self
+            .records
+            .iter()
+            .zip(&self.plan.names)
+            .map(|(r, name)| {
+                // The scope has joined every worker: their writes are
+                // visible here (see `dag`).
+                let state = r.state.load(Ordering::Relaxed);
+                StepRecord {
+                    name: Arc::clone(name),
+                    status: match state & 0xff {
+                        0 => StepStatus::Skipped,
+                        code => STATUSES[code as usize - 1],
+                    },
+                    error: None,
+                    reason: None,
+                    notes: Vec::new(),
+                    start: Duration::from_nanos(r.start_ns.load(Ordering::Relaxed)),
+                    duration: Duration::from_nanos(r.duration_ns.load(Ordering::Relaxed)),
+                    worker: match state >> 8 {
+                        0 => None,
+                        w => usize::try_from(w - 1).ok(),
+                    },
+                    cause: None,
+                }
+            })
+            .collect();
+        let extras = self
+            .extras
+            .into_inner()
+            .unwrap_or_else(PoisonError::into_inner);
+        for (step, extra) in extras {
+            let r = &mut steps[step];
+            r.reason = extra.reason;
+            r.notes = extra.notes;
+            if let Some(error) = extra.error {
+                r.error = Some(error.to_string());
+                r.cause = Some(Arc::from(error));
+            }
+        }
+        let result = PipelineResult {
+            pipeline: self.pipeline.name.to_owned(),
+            workers: self.workers,
+            duration: self.origin.elapsed(),
+            steps,
+            artifacts: self.slots.into_iter().map(OnceLock::into_inner).collect(),
+            index: Arc::clone(&self.plan.artifacts),
+            producers: Arc::clone(&self.plan.producers),
+        };
+        let first_failure = self
+            .plan
+            .order
+            .iter()
+            .map(|&i| &result.steps[i as usize])
+            .find(|s| s.status == StepStatus::Failed)
+            .map(|s| {
+                (
+                    s.name.to_string(),
+                    s.error.clone().unwrap_or_default(),
+                    s.cause.clone(),
+                )
+            });
+        if let (Some(store), Some(run)) = (self.pipeline.store(), self.run_id) {
+            let status = if first_failure.is_none() {
+                RunStatus::Succeeded
+            } else {
+                RunStatus::Failed
+            };
+            let history = self
+                .history
+                .into_inner()
+                .unwrap_or_else(PoisonError::into_inner);
+            let recorded = store.record(run, &history);
+            // Finished even if its steps could not be recorded, so that the
+            // history does not show the run as still going.
+            store.finish_run(run, status)?;
+            recorded?;
+        }
+        match first_failure {
+            None => Ok(result),
+            Some((step, message, cause)) => Err(Error::StepFailed {
+                pipeline: result.pipeline.clone(),
+                step,
+                source: cause.unwrap_or_else(|| Arc::from(BoxError::from(message.clone()))),
+                message,
+                result: Box::new(result),
+            }),
+        }
+    }
+}
+
+impl Visitor for Run<'_> {
+    /// When the previous step on this worker ended, which is when the
+    /// next one became ready.
+    type Carry = Instant;
+
+    fn start(&self) -> Instant {
+        Instant::now()
+    }
+
+    fn visit(&self, i: usize, started: &mut Instant) -> bool {
+        let outcome =
+            catch_unwind(AssertUnwindSafe(|| self.execute_step(i))).unwrap_or_else(|payload| {
+                Outcome::Failed(format!("panicked: {}", panic_message(&*payload)).into())
+            });
+        let finished = Instant::now();
+        let ok = self.record(i, outcome, *started, finished);
+        *started = finished;
+        if !ok && !self.pipeline.keep_going {
+            self.abort.store(true, Ordering::Relaxed);
+        }
+        ok
+    }
+
+    fn stopped(&self) -> bool {
+        self.abort.load(Ordering::Relaxed)
+    }
+}
+
+/// Opens each registered resource that some step declares, once for the
+/// run (disabled ones record why they are absent).
+fn open_resources(
+    pipeline: &Definition<'_>,
+    resources: &mut Resources,
+) -> Vec<(&'static str, Arc<dyn RunResource>)> {
+    let mut opened = Vec::new();
+    for provider in inventory::iter::<ResourceProvider> {
+        if !pipeline
+            .steps
+            .iter()
+            .any(|s| s.spec().resources.contains(&provider.name))
+        {
+            continue;
+        }
+        let disabled = pipeline
+            .disabled_resources
+            .iter()
+            .any(|d| d == provider.name);
+        if let Some(resource) = (provider.open)(resources, disabled) {
+            opened.push((provider.name, resource));
+        }
+    }
+    opened
+}

@@ -1,0 +1,137 @@
+//! [`StepContext`]: a step's view of the run.
+
+use std::any::Any;
+use std::sync::{Arc, OnceLock};
+
+use super::spec::StepSpec;
+use crate::error::BoxError;
+use crate::record::Artifact;
+use crate::resource::Resources;
+
+/// A step's view of the run: its inputs, its output slots, the run's
+/// resources, and notes for its record.
+pub struct StepContext<'a> {
+    pub(crate) spec: &'a StepSpec,
+    /// Every artifact slot of the run.
+    pub(crate) slots: &'a [OnceLock<Artifact>],
+    /// The slot of each of the step's inputs, in parameter order.
+    pub(crate) inputs: &'a [u32],
+    /// The slot of the step's first output; the others follow it.
+    pub(crate) first_output: usize,
+    pub(crate) resources: &'a Resources,
+    pub(crate) notes: Vec<String>,
+    /// A misuse of the context (an output index out of range, an output
+    /// written twice): the step fails with it once it returns.
+    pub(crate) misuse: Option<String>,
+}
+
+impl<'a> StepContext<'a> {
+    /// Input `i` (in parameter order) as a `&T`.
+    ///
+    /// # Errors
+    /// If the input is absent or of another type (validation prevents both
+    /// for steps made by `#[step]`).
+    #[inline]
+    pub fn input<T: 'static>(&self, i: usize) -> Result<&'a T, BoxError> {
+        let artifact = self.input_artifact(i)?;
+        artifact.downcast_ref::<T>().ok_or_else(|| {
+            format!(
+                "input `{}` of step `{}` is not a `{}`",
+                self.spec.inputs[i].name,
+                self.spec.name,
+                std::any::type_name::<T>()
+            )
+            .into()
+        })
+    }
+
+    /// Input `i` as the shared artifact.
+    ///
+    /// # Errors
+    /// If the step has no input `i`, or it has no value.
+    #[inline]
+    pub fn input_artifact(&self, i: usize) -> Result<&'a Artifact, BoxError> {
+        self.inputs
+            .get(i)
+            .and_then(|&slot| self.slots[slot as usize].get())
+            .ok_or_else(|| format!("input #{i} of step `{}` has no value", self.spec.name).into())
+    }
+
+    /// Stores output `j` (in output order). An index out of range, or a
+    /// second write of the same output, fails the step when it returns.
+    #[inline]
+    pub fn set_output<T: Any + Send + Sync>(&mut self, j: usize, value: T) {
+        if j < self.spec.outputs.len() {
+            self.set_output_artifact(j, Arc::new(value));
+        } else {
+            self.out_of_range(j);
+        }
+    }
+
+    /// Stores output `j` as an already shared artifact; misuse fails the
+    /// step as with [`set_output`](Self::set_output).
+    #[inline]
+    pub fn set_output_artifact(&mut self, j: usize, value: Artifact) {
+        let Some(output) = self.spec.outputs.get(j) else {
+            self.out_of_range(j);
+            return;
+        };
+        if self.slots[self.first_output + j].set(value).is_err() {
+            self.misuse.get_or_insert_with(|| {
+                format!(
+                    "output `{}` of step `{}` was written twice",
+                    output.name, self.spec.name
+                )
+            });
+        }
+    }
+
+    #[cold]
+    fn out_of_range(&mut self, j: usize) {
+        let n = self.spec.outputs.len();
+        self.misuse.get_or_insert_with(|| {
+            format!(
+                "step `{}` wrote output #{j}, but it has {n} output{}",
+                self.spec.name,
+                if n == 1 { "" } else { "s" }
+            )
+        });
+    }
+
+    /// The run's resource of type `R`.
+    ///
+    /// # Errors
+    /// If the run has no such resource, with the reason its provider gave.
+    pub fn resource<R: Any + Send + Sync>(&self) -> Result<&'a R, BoxError> {
+        self.resources.get::<R>().ok_or_else(|| {
+            let reason = self
+                .resources
+                .missing_reason::<R>()
+                .unwrap_or("this run does not provide one");
+            let short = std::any::type_name::<R>()
+                .rsplit("::")
+                .next()
+                .unwrap_or_default();
+            format!("step `{}` needs a `{short}`: {reason}", self.spec.name).into()
+        })
+    }
+
+    /// Adds a note to this step's record (e.g. that it ran its CPU
+    /// fallback).
+    pub fn note(&mut self, note: impl Into<String>) {
+        self.notes.push(note.into());
+    }
+
+    /// This step's spec.
+    pub fn spec(&self) -> &'a StepSpec {
+        self.spec
+    }
+}
+
+impl std::fmt::Debug for StepContext<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StepContext")
+            .field("step", &self.spec.name)
+            .finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,151 @@
+//! [`FnStep`]: a step built at run time from a closure.
+
+use std::any::Any;
+use std::borrow::Cow;
+use std::fmt;
+
+use super::context::StepContext;
+use super::spec::{ArtifactSpec, StepSpec};
+use super::traits::Step;
+use crate::artifact::{ArtifactCodec, Codec};
+use crate::error::BoxError;
+
+type RunFn = dyn Fn(&mut StepContext<'_>) -> Result<(), BoxError> + Send + Sync;
+
+/// A step built at run time from a closure.
+///
+/// ```
+/// use flowyml::{Pipeline, step::FnStep};
+///
+/// let double = FnStep::builder("double")
+///     .input::<u64>("x")
+///     .output::<u64>("y")
+///     .build(|ctx| {
+///         let x = *ctx.input::<u64>(0)?;
+///         ctx.set_output(0, x * 2);
+///         Ok(())
+///     });
+/// let mut pipeline = Pipeline::new("dynamic");
+/// pipeline.input("x", 21_u64).add_step(double);
+/// assert_eq!(*pipeline.run()?.get::<u64>("y")?, 42);
+/// # Ok::<(), flowyml::Error>(())
+/// ```
+pub struct FnStep {
+    spec: StepSpec,
+    codecs: Vec<Codec>,
+    run: Box<RunFn>,
+}
+
+/// Builds a [`FnStep`]; made by [`FnStep::builder`].
+#[derive(Debug)]
+pub struct FnStepBuilder {
+    spec: StepSpec,
+    codecs: Vec<Codec>,
+}
+
+impl FnStep {
+    /// A step named `name`; add its inputs and outputs, then `build` it.
+    pub fn builder(name: impl Into<Cow<'static, str>>) -> FnStepBuilder {
+        FnStepBuilder {
+            spec: StepSpec {
+                name: name.into(),
+                module_path: Cow::Borrowed(""),
+                location: ("", 0),
+                inputs: Cow::Owned(Vec::new()),
+                outputs: Cow::Owned(Vec::new()),
+                code_fingerprint: [0; 32],
+                resources: Cow::Borrowed(&[]),
+                watch: Cow::Borrowed(&[]),
+            },
+            codecs: Vec::new(),
+        }
+    }
+}
+
+impl FnStepBuilder {
+    /// Consumes artifact `name` of type `T`.
+    pub fn input<T: 'static>(mut self, name: impl Into<Cow<'static, str>>) -> Self {
+        self.spec.inputs.to_mut().push(ArtifactSpec::of::<T>(name));
+        self
+    }
+
+    /// Produces artifact `name` of type `T`, opaque to the cache (see
+    /// [`stored_output`](Self::stored_output) and
+    /// [`artifact_output`](Self::artifact_output)).
+    pub fn output<T: 'static>(self, name: impl Into<Cow<'static, str>>) -> Self {
+        self.output_with::<T>(name, Codec::opaque())
+    }
+
+    /// Produces artifact `name` of a serde type, content-hashed and stored
+    /// by incremental runs.
+    pub fn stored_output<T>(self, name: impl Into<Cow<'static, str>>) -> Self
+    where
+        T: serde::Serialize + serde::de::DeserializeOwned + Any + Send + Sync,
+    {
+        self.output_with::<T>(name, Codec::of_serde::<T>())
+    }
+
+    /// Produces artifact `name` of a type with its own [`ArtifactCodec`]
+    /// (a polars `DataFrame`).
+    pub fn artifact_output<T: ArtifactCodec>(self, name: impl Into<Cow<'static, str>>) -> Self {
+        self.output_with::<T>(name, Codec::of_artifact::<T>())
+    }
+
+    fn output_with<T: 'static>(mut self, name: impl Into<Cow<'static, str>>, codec: Codec) -> Self {
+        self.spec.outputs.to_mut().push(ArtifactSpec::of::<T>(name));
+        self.codecs.push(codec);
+        self
+    }
+
+    /// Uses the per-run resource `name` (see [`resource`](crate::resource)).
+    pub fn resource(mut self, name: &'static str) -> Self {
+        self.spec.resources.to_mut().push(name);
+        self
+    }
+
+    /// Sets the code fingerprint: change it when the closure's behaviour
+    /// changes, so incremental runs recompute the step.
+    pub fn version(mut self, version: &str) -> Self {
+        self.spec.code_fingerprint = *blake3::hash(version.as_bytes()).as_bytes();
+        self
+    }
+
+    /// The step, running `run`.
+    pub fn build(
+        self,
+        run: impl Fn(&mut StepContext<'_>) -> Result<(), BoxError> + Send + Sync + 'static,
+    ) -> FnStep {
+        FnStep {
+            spec: self.spec,
+            codecs: self.codecs,
+            run: Box::new(run),
+        }
+    }
+
+    pub(super) fn into_spec(self) -> StepSpec {
+        self.spec
+    }
+}
+
+impl Step for FnStep {
+    fn spec(&self) -> &StepSpec {
+        &self.spec
+    }
+
+    #[inline]
+    fn run(&self, ctx: &mut StepContext<'_>) -> Result<(), BoxError> {
+        (self.run)(ctx)
+    }
+
+    fn codecs(&self) -> Vec<Codec> {
+        self.codecs.clone()
+    }
+}
+
+impl fmt::Debug for FnStep {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("FnStep")
+            .field("spec", &self.spec)
+            .finish_non_exhaustive()
+    }
+}

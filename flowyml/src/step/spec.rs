@@ -1,0 +1,56 @@
+//! [`StepSpec`]: everything known about a step before it runs.
+
+use std::any::TypeId;
+use std::borrow::Cow;
+use std::fmt;
+
+/// A named artifact a step consumes or produces, with its type.
+#[derive(Clone)]
+pub struct ArtifactSpec {
+    /// The artifact's name in the pipeline.
+    pub name: Cow<'static, str>,
+    /// The type as written in the step's signature, for messages.
+    pub type_name: Cow<'static, str>,
+    /// The type's identity, for validation.
+    pub type_id: fn() -> TypeId,
+}
+
+impl ArtifactSpec {
+    /// The spec of an artifact `name` of type `T`.
+    pub fn of<T: 'static>(name: impl Into<Cow<'static, str>>) -> Self {
+        ArtifactSpec {
+            name: name.into(),
+            type_name: Cow::Borrowed(std::any::type_name::<T>()),
+            type_id: TypeId::of::<T>,
+        }
+    }
+}
+
+impl fmt::Debug for ArtifactSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.name, self.type_name)
+    }
+}
+
+/// Everything known about a step before it runs.
+#[derive(Clone, Debug)]
+pub struct StepSpec {
+    /// The step's name, unique in a pipeline.
+    pub name: Cow<'static, str>,
+    /// The module that defines it.
+    pub module_path: Cow<'static, str>,
+    /// Source file and line of the definition.
+    pub location: (&'static str, u32),
+    /// Consumed artifacts, in parameter order.
+    pub inputs: Cow<'static, [ArtifactSpec]>,
+    /// Produced artifacts, in output order.
+    pub outputs: Cow<'static, [ArtifactSpec]>,
+    /// A hash of the step's code: editing the body changes it, and so
+    /// invalidates the step's cached outputs.
+    pub code_fingerprint: [u8; 32],
+    /// The per-run resources the step uses, by name
+    /// ([`resource::GPU`](crate::resource::GPU) for `#[step(gpu)]`).
+    pub resources: Cow<'static, [&'static str]>,
+    /// External files the step reads; their changes invalidate it.
+    pub watch: Cow<'static, [&'static str]>,
+}

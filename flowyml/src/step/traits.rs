@@ -1,0 +1,60 @@
+//! The two traits of steps: [`Step`], what a step is to a pipeline, and
+//! [`IntoStep`], what `add_step` accepts.
+
+use std::sync::Arc;
+
+use super::context::StepContext;
+use super::spec::StepSpec;
+use crate::artifact::Codec;
+use crate::error::{BoxError, Problem};
+
+/// A unit of work in a pipeline. `#[step]` implements it; see also
+/// [`FnStep`](super::FnStep).
+pub trait Step: Send + Sync + 'static {
+    /// Name, inputs, outputs and options.
+    fn spec(&self) -> &StepSpec;
+
+    /// Reads the inputs from `ctx` and writes every output into it.
+    ///
+    /// # Errors
+    /// The step's own failure, reported with the step's name.
+    fn run(&self, ctx: &mut StepContext<'_>) -> Result<(), BoxError>;
+
+    /// How each output is hashed and stored (by output index); outputs
+    /// without a codec are kept in memory only.
+    fn codecs(&self) -> Vec<Codec> {
+        self.spec()
+            .outputs
+            .iter()
+            .map(|_| Codec::opaque())
+            .collect()
+    }
+
+    /// Why this step cannot be part of a pipeline, if it cannot;
+    /// validation reports it.
+    fn problem(&self) -> Option<Problem> {
+        None
+    }
+}
+
+/// What [`Pipeline::add_step`](crate::Pipeline::add_step) accepts: a
+/// `#[step]` function, or any [`Step`] value (such as a [`FnStep`](super::FnStep)). The
+/// marker type only tells the two apart; it is inferred.
+pub trait IntoStep<Marker> {
+    /// The step.
+    fn into_step(self) -> Arc<dyn Step>;
+}
+
+/// Marks a [`Step`] value for [`IntoStep`].
+#[derive(Debug)]
+pub enum StepValue {}
+
+/// Marks a function for [`IntoStep`], by its signature.
+#[derive(Debug)]
+pub struct StepFunction<Signature>(std::marker::PhantomData<Signature>);
+
+impl<S: Step> IntoStep<StepValue> for S {
+    fn into_step(self) -> Arc<dyn Step> {
+        Arc::new(self)
+    }
+}
