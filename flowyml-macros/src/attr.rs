@@ -39,6 +39,9 @@ pub enum Value {
 /// The parsed arguments of one attribute: every known key given once.
 pub struct Args {
     values: Vec<(&'static str, Value)>,
+    /// Whether the whole attribute parsed (after a syntax error or an
+    /// unknown key, the keys after it were not read).
+    complete: bool,
 }
 
 impl Args {
@@ -55,7 +58,9 @@ impl Args {
         let parser = syn::meta::parser(|meta| {
             let written = meta.path.to_token_stream().to_string().replace(' ', "");
             let Some(&(key, kind)) = keys.iter().find(|(k, _)| *k == written) else {
-                let hint = flowyml_suggest::did_you_mean(&written, keys.iter().map(|(k, _)| *k));
+                let hint = flowyml_suggest::closest(&written, keys.iter().map(|(k, _)| *k))
+                    .map(|k| format!(" (did you mean `{k}`?)"))
+                    .unwrap_or_default();
                 let list = keys
                     .iter()
                     .map(|(k, _)| format!("`{k}`"))
@@ -103,10 +108,20 @@ impl Args {
             }
             Ok(())
         });
-        if let Err(e) = parser.parse2(tokens) {
-            cx.error(e);
-        }
-        Args { values }
+        let complete = match parser.parse2(tokens) {
+            Ok(()) => true,
+            Err(e) => {
+                cx.error(e);
+                false
+            }
+        };
+        Args { values, complete }
+    }
+
+    /// Whether every argument was read: rules about a missing key hold
+    /// only then.
+    pub fn is_complete(&self) -> bool {
+        self.complete
     }
 
     fn get(&self, key: &str) -> Option<&Value> {

@@ -93,8 +93,11 @@ impl ParallelExecutor {
         self.pool.current_num_threads()
     }
 
-    /// The rayon pool every task of this executor runs on; steps may use
-    /// rayon inside themselves and stay on it.
+    /// The rayon pool every task of this executor runs on: the escape
+    /// hatch to rayon itself, for work the executor's methods do not
+    /// cover (`executor.pool().install(|| data.par_iter()...)`, a
+    /// hand-written `rayon::scope` on the same threads, as the benchmarks'
+    /// baselines do). Steps that use rayon inside themselves run on it.
     pub fn pool(&self) -> &rayon::ThreadPool {
         &self.pool
     }

@@ -111,7 +111,7 @@ fn is_unit(ty: &Type) -> bool {
 }
 
 fn outputs_are_named(step: &Parsed, cx: &Ctxt) {
-    if step.output_names().is_empty() && !is_unit(&step.value_type()) {
+    if step.args.is_complete() && step.output_names().is_empty() && !is_unit(&step.value_type()) {
         cx.error(syn::Error::new(
             step.ret_span,
             format!(

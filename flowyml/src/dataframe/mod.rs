@@ -52,7 +52,10 @@
 //! ```
 
 mod csv;
+mod memory;
 mod optimize;
+mod options;
+mod report;
 
 use std::io::Cursor;
 
@@ -61,12 +64,12 @@ use polars::prelude::*;
 pub use csv::{
     CsvChunks, CsvOptions, read_csv, read_csv_chunks, read_csv_chunks_with, read_csv_with,
 };
-pub use optimize::{
-    ColumnReport, FloatPolicy, OptimizeOptions, OptimizeReport, Outcome, column_memory_usage,
-    memory_usage, optimize_dataframe, optimize_dataframe_with,
-};
+pub use memory::{column_memory_usage, memory_usage};
+pub use optimize::{optimize_dataframe, optimize_dataframe_with};
+pub use options::{FloatPolicy, OptimizeOptions};
 /// The polars this module is built on, so that users name the same types.
 pub use polars;
+pub use report::{ColumnReport, OptimizeReport, Outcome};
 
 use crate::error::{Error, Result};
 
