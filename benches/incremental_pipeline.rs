@@ -59,7 +59,7 @@ fn in_memory(c: &mut Criterion) {
                 // The pipeline is returned so that its drop is not timed;
                 // validated above, so that both runs use a cached plan.
                 |p| {
-                    black_box(p.run_with(&executor).expect("runs").steps.len());
+                    black_box(p.run_with(&executor).expect("runs").steps().len());
                     p
                 },
                 BatchSize::PerIteration,
@@ -69,12 +69,12 @@ fn in_memory(c: &mut Criterion) {
         warm.incremental();
         warm.run_with(&executor).expect("runs");
         group.bench_function("no_change_rerun", |b| {
-            b.iter(|| black_box(warm.run_with(&executor).expect("runs").steps.len()))
+            b.iter(|| black_box(warm.run_with(&executor).expect("runs").steps().len()))
         });
         if work_us == 0 {
             let plain = pipeline_of(10_000, 0);
             group.bench_function("no_cache", |b| {
-                b.iter(|| black_box(plain.run_with(&executor).expect("runs").steps.len()))
+                b.iter(|| black_box(plain.run_with(&executor).expect("runs").steps().len()))
             });
         }
         group.finish();
@@ -99,7 +99,7 @@ fn on_disk(c: &mut Criterion) {
                 p.cache_dir_with(&fresh, options.clone()).expect("store");
                 p
             },
-            |p| black_box(p.run_with(&executor).expect("runs").steps.len()),
+            |p| black_box(p.run_with(&executor).expect("runs").steps().len()),
             BatchSize::PerIteration,
         )
     });
@@ -117,7 +117,7 @@ fn on_disk(c: &mut Criterion) {
                 p.cache_dir_with(&warm_dir, options.clone()).expect("store");
                 p
             },
-            |p| black_box(p.run_with(&executor).expect("runs").steps.len()),
+            |p| black_box(p.run_with(&executor).expect("runs").steps().len()),
             BatchSize::PerIteration,
         )
     });

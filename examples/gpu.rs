@@ -103,7 +103,7 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
     let result = pipeline.run()?;
     println!("{}", result.summary());
     for step in ["matmul_on_gpu", "axpy_on_gpu"] {
-        for note in &result.step(step).expect("ran").notes {
+        for note in result.step(step).expect("ran").notes {
             println!("{step}: {note}");
         }
     }

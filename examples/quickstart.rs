@@ -319,7 +319,7 @@ fn run() -> flowyml::Result<()> {
     #[cfg(feature = "dataframe")]
     {
         let flights = flights::pipeline("../shared/data/flights.csv").run()?;
-        for note in &flights.step("optimize_flights").expect("ran").notes {
+        for note in flights.step("optimize_flights").expect("ran").notes {
             println!("optimize_flights: {note}");
         }
         let delays = flights.get::<Vec<(String, f64)>>("delays")?;

@@ -44,7 +44,7 @@ fn counts() -> (usize, usize, usize) {
 }
 
 fn statuses(result: &flowyml::PipelineResult) -> Vec<StepStatus> {
-    result.steps.iter().map(|s| s.status).collect()
+    result.steps().map(|s| s.status).collect()
 }
 
 /// The spec's load_data → clean_data → train_model, in one test so the
@@ -64,8 +64,7 @@ fn reruns_only_what_changed_with_early_cutoff() -> flowyml::Result<()> {
     assert_eq!(statuses(&first), vec![StepStatus::Ran; 3]);
     assert!(
         first
-            .steps
-            .iter()
+            .steps()
             .all(|s| s.reason == Some(RerunReason::NoEntry))
     );
     assert_eq!(counts(), (1, 1, 1));
@@ -396,7 +395,7 @@ fn an_invalidated_step_that_fails_stays_invalidated() -> flowyml::Result<()> {
     );
     p.incremental();
     p.run()?;
-    assert_eq!(p.run()?.steps[0].status, StepStatus::Cached);
+    assert_eq!(p.run()?.steps().next().unwrap().status, StepStatus::Cached);
 
     p.invalidate("fetch")?;
     fail.store(true, Ordering::SeqCst);
@@ -405,9 +404,12 @@ fn an_invalidated_step_that_fails_stays_invalidated() -> flowyml::Result<()> {
     // must survive the failure instead of letting the next run hit it.
     fail.store(false, Ordering::SeqCst);
     let after = p.run()?;
-    assert_eq!(after.steps[0].status, StepStatus::Ran);
-    assert_eq!(after.steps[0].reason, Some(RerunReason::Invalidated));
+    assert_eq!(after.steps().next().unwrap().status, StepStatus::Ran);
+    assert_eq!(
+        after.steps().next().unwrap().reason,
+        Some(RerunReason::Invalidated)
+    );
     assert_eq!(runs.load(Ordering::SeqCst), 3);
-    assert_eq!(p.run()?.steps[0].status, StepStatus::Cached);
+    assert_eq!(p.run()?.steps().next().unwrap().status, StepStatus::Cached);
     Ok(())
 }

@@ -81,7 +81,7 @@ fn a_pipeline_wires_steps_by_artifact_name() -> flowyml::Result<()> {
         result.get::<Vec<f64>>("scaled")?,
         &vec![2.0 / 3.0, 4.0 / 3.0]
     );
-    assert!(result.steps.iter().all(|s| s.status == StepStatus::Ran));
+    assert!(result.steps().all(|s| s.status == StepStatus::Ran));
     assert!(result.succeeded());
     Ok(())
 }
@@ -206,7 +206,7 @@ fn independent_steps_run_at_the_same_time() -> flowyml::Result<()> {
     let result = p.run_with(&executor)?;
     let ratio = start.elapsed().as_secs_f64() / 0.200;
     assert!(ratio <= 0.75, "two 100 ms steps took {ratio:.2} of 200 ms");
-    let workers: Vec<_> = result.steps.iter().map(|s| s.worker).collect();
+    let workers: Vec<_> = result.steps().map(|s| s.worker).collect();
     assert_ne!(workers[0], workers[1], "each step on its own worker");
     Ok(())
 }

@@ -50,6 +50,6 @@ proptest! {
         let result = pipeline.run_with(&ParallelExecutor::new(workers).expect("pool")).expect("runs");
         prop_assert!(runs.iter().all(|r| r.load(Ordering::SeqCst) == 1));
         prop_assert!(result.succeeded());
-        prop_assert_eq!(result.steps.len(), n);
+        prop_assert_eq!(result.steps().len(), n);
     }
 }

@@ -9,7 +9,7 @@
 use std::borrow::Cow;
 use std::fmt;
 use std::hash::BuildHasher;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use serde::Serialize;
@@ -71,15 +71,15 @@ impl fmt::Display for RerunReason {
     }
 }
 
-/// One step of a run.
-#[derive(Debug, Clone, Serialize)]
-pub struct StepRecord {
+/// One step of a run: a view into its [`PipelineResult`].
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct StepRecord<'r> {
     /// The step's name.
-    pub name: Arc<str>,
+    pub name: &'r str,
     /// What happened to it.
     pub status: StepStatus,
     /// Its error message, if it failed.
-    pub error: Option<String>,
+    pub error: Option<&'r str>,
     /// Why it ran, where a cache could have served it.
     pub reason: Option<RerunReason>,
     /// When it started, from the start of the run.
@@ -91,103 +91,193 @@ pub struct StepRecord {
     /// The worker (thread index in the executor's pool) that ran it.
     pub worker: Option<usize>,
     /// Notes from the run (e.g. an output kept in memory only).
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub notes: Vec<String>,
-    /// The step's own error, for [`Error::StepFailed`](crate::Error::StepFailed)'s source.
-    #[serde(skip)]
-    pub(crate) cause: Option<Arc<dyn std::error::Error + Send + Sync>>,
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    pub notes: &'r [String],
 }
 
 fn micros<S: serde::Serializer>(d: &Duration, s: S) -> std::result::Result<S::Ok, S::Error> {
     s.serialize_u64(u64::try_from(d.as_micros()).unwrap_or(u64::MAX))
 }
 
-/// The names and types of a pipeline's artifacts, shared by its validated
-/// plan and by the results of its runs. Each artifact is a slot index;
-/// names are kept once, in one buffer, with a hash table of slot indices
-/// (no name is stored twice).
-pub(crate) struct ArtifactIndex {
+/// What a run records of every step, in 24 bytes: written by the step's
+/// worker as three atomics while the run goes, read as these once it is
+/// over.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct RawRecord {
+    /// 0 until the step ran; then [`RawRecord::code`] of its status in the
+    /// low byte, and the worker index plus one above it.
+    pub state: u64,
+    pub start_ns: u64,
+    pub duration_ns: u64,
+}
+
+impl RawRecord {
+    const STATUSES: [StepStatus; 3] = [StepStatus::Ran, StepStatus::Cached, StepStatus::Failed];
+
+    /// The state of a step that ended with `status` on `worker`.
+    pub fn state(status: StepStatus, worker: Option<usize>) -> u64 {
+        let code = Self::STATUSES
+            .iter()
+            .position(|s| *s == status)
+            .map_or(0, |c| c as u64 + 1);
+        code | (worker.map_or(0, |w| w as u64 + 1) << 8)
+    }
+
+    fn status(&self) -> StepStatus {
+        match self.state & 0xff {
+            0 => StepStatus::Skipped,
+            code => Self::STATUSES[code as usize - 1],
+        }
+    }
+
+    fn worker(&self) -> Option<usize> {
+        match self.state >> 8 {
+            0 => None,
+            w => usize::try_from(w - 1).ok(),
+        }
+    }
+}
+
+/// The rare parts of a step's record: its error, why it ran, its notes.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Details {
+    pub error: Option<(String, Arc<dyn std::error::Error + Send + Sync>)>,
+    pub reason: Option<RerunReason>,
+    pub notes: Vec<String>,
+}
+
+/// Names kept once, in one buffer, with a hash table of their indices (no
+/// name is stored twice): a pipeline's step names and its artifact names.
+pub(crate) struct Names {
     text: String,
     ends: Vec<u32>,
-    types: Vec<Cow<'static, str>>,
     by_name: hashbrown::HashTable<u32>,
     hasher: rustc_hash::FxBuildHasher,
+}
+
+impl Names {
+    /// No names, with room for `n`.
+    pub(crate) fn with_capacity(n: usize) -> Self {
+        Names {
+            text: String::with_capacity(n * 8),
+            ends: Vec::with_capacity(n),
+            by_name: hashbrown::HashTable::with_capacity(n),
+            hasher: rustc_hash::FxBuildHasher,
+        }
+    }
+
+    /// The number of names.
+    pub(crate) fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    /// Name `i`.
+    pub(crate) fn get(&self, i: usize) -> &str {
+        let start = if i == 0 { 0 } else { self.ends[i - 1] as usize };
+        &self.text[start..self.ends[i] as usize]
+    }
+
+    /// Every name, in order.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = &str> {
+        (0..self.len()).map(|i| self.get(i))
+    }
+
+    /// The index of `name`.
+    pub(crate) fn find(&self, name: &str) -> Option<usize> {
+        let hash = self.hasher.hash_one(name);
+        self.by_name
+            .find(hash, |&i| self.get(i as usize) == name)
+            .map(|&i| i as usize)
+    }
+
+    /// Appends `name`, even if it is there already (a lookup then finds
+    /// the first); returns its index and whether it is new.
+    ///
+    /// # Panics
+    /// Beyond `u32::MAX` bytes of names or names.
+    pub(crate) fn push(&mut self, name: &str) -> (usize, bool) {
+        let hash = self.hasher.hash_one(name);
+        let existing = self
+            .by_name
+            .find(hash, |&i| self.get(i as usize) == name)
+            .map(|&i| i as usize);
+        let i = self.len();
+        self.text.push_str(name);
+        self.ends
+            .push(u32::try_from(self.text.len()).expect("names fit in 4 GiB"));
+        if existing.is_some() {
+            return (i, false);
+        }
+        let i32 = u32::try_from(i).expect("at most u32::MAX names");
+        let Self {
+            by_name,
+            hasher,
+            text,
+            ends,
+        } = self;
+        by_name.insert_unique(hash, i32, |&k| {
+            let k = k as usize;
+            let start = if k == 0 { 0 } else { ends[k - 1] as usize };
+            hasher.hash_one(&text[start..ends[k] as usize])
+        });
+        (i, true)
+    }
+}
+
+impl fmt::Debug for Names {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list().entries(self.iter()).finish()
+    }
+}
+
+/// The names and types of a pipeline's artifacts, shared by its validated
+/// plan and by the results of its runs. Each artifact is a slot index;
+/// its type is an index into the few distinct type names.
+pub(crate) struct ArtifactIndex {
+    names: Names,
+    types: Vec<u32>,
+    type_names: Vec<Cow<'static, str>>,
 }
 
 impl ArtifactIndex {
     /// An empty index with room for `n` artifacts.
     pub(crate) fn with_capacity(n: usize) -> Self {
         ArtifactIndex {
-            text: String::with_capacity(n * 8),
-            ends: Vec::with_capacity(n),
+            names: Names::with_capacity(n),
             types: Vec::with_capacity(n),
-            by_name: hashbrown::HashTable::with_capacity(n),
-            hasher: rustc_hash::FxBuildHasher,
+            type_names: Vec::new(),
         }
-    }
-
-    /// The number of artifacts.
-    pub(crate) fn len(&self) -> usize {
-        self.ends.len()
-    }
-
-    /// Artifact `slot`'s name.
-    pub(crate) fn name(&self, slot: usize) -> &str {
-        let start = if slot == 0 {
-            0
-        } else {
-            self.ends[slot - 1] as usize
-        };
-        &self.text[start..self.ends[slot] as usize]
     }
 
     /// Artifact `slot`'s type, as its producer wrote it.
     pub(crate) fn type_name(&self, slot: usize) -> &str {
-        &self.types[slot]
+        &self.type_names[self.types[slot] as usize]
     }
 
     /// Every name, in slot order.
     pub(crate) fn names(&self) -> impl Iterator<Item = &str> {
-        (0..self.len()).map(|s| self.name(s))
+        self.names.iter()
     }
 
-    /// The slot of artifact `name`.
+    /// The slot of artifact `name` (its first, if a plan refused it for
+    /// having two).
     pub(crate) fn slot(&self, name: &str) -> Option<usize> {
-        let hash = self.hasher.hash_one(name);
-        self.by_name
-            .find(hash, |&s| self.name(s as usize) == name)
-            .map(|&s| s as usize)
+        self.names.find(name)
     }
 
-    /// Adds artifact `name`, unless it is there already; returns its slot
-    /// and whether it is new.
-    ///
-    /// # Panics
-    /// Beyond `u32::MAX` bytes of names or artifacts.
-    pub(crate) fn insert(&mut self, name: &str, type_name: Cow<'static, str>) -> (usize, bool) {
-        let hash = self.hasher.hash_one(name);
-        if let Some(&s) = self.by_name.find(hash, |&s| self.name(s as usize) == name) {
-            return (s as usize, false);
-        }
-        let slot = self.len();
-        self.text.push_str(name);
-        self.ends
-            .push(u32::try_from(self.text.len()).expect("artifact names fit in 4 GiB"));
-        self.types.push(type_name);
-        let slot32 = u32::try_from(slot).expect("at most u32::MAX artifacts");
-        let Self {
-            by_name,
-            hasher,
-            text,
-            ends,
-            ..
-        } = self;
-        by_name.insert_unique(hash, slot32, |&s| {
-            let s = s as usize;
-            let start = if s == 0 { 0 } else { ends[s - 1] as usize };
-            hasher.hash_one(&text[start..ends[s] as usize])
-        });
-        (slot, true)
+    /// Adds a slot for artifact `name` of type `type_name`; returns it and
+    /// whether the name is new.
+    pub(crate) fn push(&mut self, name: &str, type_name: Cow<'static, str>) -> (usize, bool) {
+        let t = match self.type_names.iter().rposition(|t| *t == type_name) {
+            Some(t) => t,
+            None => {
+                self.type_names.push(type_name);
+                self.type_names.len() - 1
+            }
+        };
+        self.types
+            .push(u32::try_from(t).expect("at most u32::MAX types"));
+        self.names.push(name)
     }
 }
 
@@ -199,26 +289,27 @@ impl fmt::Debug for ArtifactIndex {
 
 /// The outcome of [`Pipeline::run`](crate::Pipeline::run): every artifact,
 /// typed, and a record per step.
-#[derive(Clone, Serialize)]
+#[derive(Clone)]
 pub struct PipelineResult {
     /// The pipeline's name.
     pub pipeline: String,
     /// The executor's worker count.
     pub workers: usize,
     /// Wall time of the run.
-    #[serde(serialize_with = "micros")]
     pub duration: Duration,
-    /// One record per step, in the order the steps were added.
-    pub steps: Vec<StepRecord>,
-    /// Each slot's artifact, where it was produced.
-    #[serde(skip)]
-    pub(crate) artifacts: Vec<Option<Artifact>>,
+    /// Each step's record, in the order the steps were added.
+    pub(crate) records: Vec<RawRecord>,
+    /// The steps that have details, by step, sorted.
+    pub(crate) details: Vec<(u32, Details)>,
+    /// The steps' names (shared with the pipeline's plan).
+    pub(crate) step_names: Arc<Names>,
+    /// Each slot's artifact, where it was produced: the run's own slots,
+    /// kept as they are.
+    pub(crate) artifacts: Vec<OnceLock<Artifact>>,
     /// Names and types of the slots (shared with the pipeline's plan).
-    #[serde(skip)]
     pub(crate) index: Arc<ArtifactIndex>,
-    /// The producing step of each slot (`None` for a run-time input).
-    #[serde(skip)]
-    pub(crate) producers: Arc<[Option<u32>]>,
+    /// The producing step of each slot (`u32::MAX` for a run-time input).
+    pub(crate) producers: Arc<[u32]>,
 }
 
 impl PipelineResult {
@@ -227,7 +318,7 @@ impl PipelineResult {
     pub fn artifact(&self, name: &str) -> Option<&Artifact> {
         self.index
             .slot(name)
-            .and_then(|slot| self.artifacts[slot].as_ref())
+            .and_then(|slot| self.artifacts[slot].get())
     }
 
     /// The names of the pipeline's artifacts (run-time inputs first, then
@@ -236,25 +327,61 @@ impl PipelineResult {
         self.index.names()
     }
 
+    /// Step `i`'s record (in the order the steps were added).
+    pub(crate) fn record(&self, i: usize) -> StepRecord<'_> {
+        let raw = &self.records[i];
+        let details = self
+            .details
+            .binary_search_by_key(&(i as u32), |(s, _)| *s)
+            .ok()
+            .map(|k| &self.details[k].1);
+        StepRecord {
+            name: self.step_names.get(i),
+            status: raw.status(),
+            error: details.and_then(|d| d.error.as_ref().map(|(text, _)| text.as_str())),
+            reason: details.and_then(|d| d.reason),
+            start: Duration::from_nanos(raw.start_ns),
+            duration: Duration::from_nanos(raw.duration_ns),
+            worker: raw.worker(),
+            notes: details.map_or(&[], |d| &d.notes),
+        }
+    }
+
+    /// The step's own error, if it failed: what it returned (or a panic's
+    /// message), for `downcast_ref`.
+    pub(crate) fn cause(&self, i: usize) -> Option<&Arc<dyn std::error::Error + Send + Sync>> {
+        let k = self
+            .details
+            .binary_search_by_key(&(i as u32), |(s, _)| *s)
+            .ok()?;
+        self.details[k].1.error.as_ref().map(|(_, e)| e)
+    }
+
+    /// Every step's record, in the order the steps were added.
+    pub fn steps(&self) -> impl ExactSizeIterator<Item = StepRecord<'_>> + DoubleEndedIterator {
+        (0..self.records.len()).map(|i| self.record(i))
+    }
+
     /// The record of step `name`.
-    pub fn step(&self, name: &str) -> Option<&StepRecord> {
-        self.steps.iter().find(|s| &*s.name == name)
+    pub fn step(&self, name: &str) -> Option<StepRecord<'_>> {
+        self.step_names.find(name).map(|i| self.record(i))
     }
 
     /// Names of the steps with `status`.
     pub fn steps_with(&self, status: StepStatus) -> Vec<&str> {
-        self.steps
+        self.records
             .iter()
-            .filter(|s| s.status == status)
-            .map(|s| &*s.name)
+            .enumerate()
+            .filter(|(_, r)| r.status() == status)
+            .map(|(i, _)| self.step_names.get(i))
             .collect()
     }
 
     /// Whether every step ran or was cached.
     pub fn succeeded(&self) -> bool {
-        self.steps
+        self.records
             .iter()
-            .all(|s| matches!(s.status, StepStatus::Ran | StepStatus::Cached))
+            .all(|r| matches!(r.status(), StepStatus::Ran | StepStatus::Cached))
     }
 
     /// A table of the steps: status, start, duration, worker, and why each
@@ -283,11 +410,10 @@ impl PipelineResult {
             args: serde_json::Value,
         }
         let events: Vec<Event<'_>> = self
-            .steps
-            .iter()
+            .steps()
             .filter(|s| s.status != StepStatus::Skipped)
             .map(|s| Event {
-                name: &s.name,
+                name: s.name,
                 cat: "step",
                 ph: "X",
                 ts: s.start.as_micros(),
@@ -302,30 +428,48 @@ impl PipelineResult {
     }
 }
 
+impl Serialize for PipelineResult {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        struct Steps<'a>(&'a PipelineResult);
+        impl Serialize for Steps<'_> {
+            fn serialize<S: serde::Serializer>(
+                &self,
+                s: S,
+            ) -> std::result::Result<S::Ok, S::Error> {
+                s.collect_seq(self.0.steps())
+            }
+        }
+        let mut out = s.serialize_struct("PipelineResult", 4)?;
+        out.serialize_field("pipeline", &self.pipeline)?;
+        out.serialize_field("workers", &self.workers)?;
+        out.serialize_field(
+            "duration",
+            &u64::try_from(self.duration.as_micros()).unwrap_or(u64::MAX),
+        )?;
+        out.serialize_field("steps", &Steps(self))?;
+        out.end()
+    }
+}
+
 impl fmt::Debug for PipelineResult {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("PipelineResult")
             .field("pipeline", &self.pipeline)
             .field("duration", &self.duration)
-            .field("steps", &self.steps)
+            .field("steps", &self.steps().collect::<Vec<_>>())
             .finish_non_exhaustive()
     }
 }
 
 impl fmt::Display for PipelineResult {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let width = self
-            .steps
-            .iter()
-            .map(|s| s.name.len())
-            .max()
-            .unwrap_or(4)
-            .max(4);
+        let width = self.steps().map(|s| s.name.len()).max().unwrap_or(4).max(4);
         writeln!(
             f,
             "pipeline `{}`: {} steps in {:.3?} on {} workers",
             self.pipeline,
-            self.steps.len(),
+            self.records.len(),
             self.duration,
             self.workers
         )?;
@@ -334,10 +478,10 @@ impl fmt::Display for PipelineResult {
             "{:<width$}  {:<8}  {:>10}  {:>10}  {:>6}  note",
             "step", "status", "start", "duration", "worker"
         )?;
-        for s in &self.steps {
+        for s in self.steps() {
             let worker = s.worker.map_or_else(|| "-".to_owned(), |w| w.to_string());
-            let note = match (&s.error, &s.reason) {
-                (Some(e), _) => e.clone(),
+            let note = match (s.error, &s.reason) {
+                (Some(e), _) => e.to_owned(),
                 (None, Some(r)) => r.to_string(),
                 (None, None) => s.notes.join("; "),
             };
@@ -363,16 +507,19 @@ mod tests {
     #[test]
     fn names_are_kept_once_and_found_by_name() {
         let mut index = ArtifactIndex::with_capacity(2);
-        assert_eq!(index.insert("raw", Cow::Borrowed("Vec<f64>")), (0, true));
-        assert_eq!(index.insert("clean", Cow::Borrowed("Vec<f64>")), (1, true));
-        assert_eq!(index.insert("raw", Cow::Borrowed("u8")), (0, false));
+        assert_eq!(index.push("raw", Cow::Borrowed("Vec<f64>")), (0, true));
+        assert_eq!(index.push("clean", Cow::Borrowed("Vec<f64>")), (1, true));
+        assert_eq!(index.push("raw", Cow::Borrowed("u8")), (2, false));
         assert_eq!(index.slot("clean"), Some(1));
+        assert_eq!(index.slot("raw"), Some(0), "the first of two");
         assert_eq!(index.slot("cleaned"), None);
-        assert_eq!((index.name(0), index.type_name(0)), ("raw", "Vec<f64>"));
-        assert_eq!(index.names().collect::<Vec<_>>(), ["raw", "clean"]);
+        assert_eq!(index.type_name(0), "Vec<f64>");
+        assert_eq!(index.type_name(2), "u8");
+        assert_eq!(index.names().collect::<Vec<_>>(), ["raw", "clean", "raw"]);
         for i in 0..1000 {
-            index.insert(&format!("a{i}"), Cow::Borrowed("u64"));
+            index.push(&format!("a{i}"), Cow::Borrowed("u64"));
         }
-        assert_eq!(index.slot("a999"), Some(1001));
+        assert_eq!(index.slot("a999"), Some(1002));
+        assert_eq!(index.type_name(1002), "u64");
     }
 }

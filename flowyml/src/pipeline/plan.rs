@@ -14,7 +14,7 @@ use std::sync::Arc;
 
 use crate::dag::{Cycle, Dag};
 use crate::error::{Error, Problem, Result};
-use crate::record::ArtifactIndex;
+use crate::record::{ArtifactIndex, Names};
 use crate::step::Step;
 
 use super::input::RuntimeInput;
@@ -24,8 +24,8 @@ use super::input::RuntimeInput;
 pub(crate) struct Plan {
     /// Names and types of the slots; shared with every result.
     pub artifacts: Arc<ArtifactIndex>,
-    /// The producing step of each slot; `None` for a run-time input.
-    pub producers: Arc<[Option<u32>]>,
+    /// The producing step of each slot; [`INPUT`] for a run-time input.
+    pub producers: Arc<[u32]>,
     /// The steps and what each waits for.
     pub dag: Dag,
     /// Each step's input slots, in parameter order: those of step `i` are
@@ -36,9 +36,12 @@ pub(crate) struct Plan {
     output_at: Vec<u32>,
     /// A topological order of the steps.
     pub order: Vec<u32>,
-    /// Each step's name, shared by the records of every run.
-    pub names: Vec<Arc<str>>,
+    /// Each step's name, shared with the result of every run.
+    pub names: Arc<Names>,
 }
+
+/// The producer of a run-time input's slot.
+pub(crate) const INPUT: u32 = u32::MAX;
 
 impl Plan {
     /// The slots of step `i`'s inputs, in parameter order.
@@ -55,7 +58,7 @@ impl Plan {
 
     /// The number of steps.
     pub fn steps(&self) -> usize {
-        self.names.len()
+        self.dag.len()
     }
 
     /// Validates `steps` with `inputs`.
@@ -66,9 +69,9 @@ impl Plan {
     /// inputs (with a suggestion), type mismatches, cycles.
     pub fn build(pipeline: &str, steps: &[Arc<dyn Step>], inputs: &[RuntimeInput]) -> Result<Plan> {
         let mut problems: Vec<Problem> = steps.iter().filter_map(|s| s.problem()).collect();
-        let mut step_names = rustc_hash::FxHashSet::default();
+        let mut step_names = Names::with_capacity(steps.len());
         for step in steps {
-            if !step_names.insert(&*step.spec().name) {
+            if !step_names.push(&step.spec().name).1 {
                 problems.push(Problem::DuplicateStep {
                     step: step.spec().name.to_string(),
                 });
@@ -77,29 +80,31 @@ impl Plan {
 
         let slot_count = inputs.len() + steps.iter().map(|s| s.spec().outputs.len()).sum::<usize>();
         let mut artifacts = ArtifactIndex::with_capacity(slot_count);
-        let mut producers: Vec<Option<u32>> = Vec::with_capacity(slot_count);
+        let mut producers: Vec<u32> = Vec::with_capacity(slot_count);
         let mut type_ids = Vec::with_capacity(slot_count);
         for input in inputs {
-            artifacts.insert(&input.name, Cow::Borrowed(input.type_name));
-            producers.push(None);
+            artifacts.push(&input.name, Cow::Borrowed(input.type_name));
+            producers.push(INPUT);
             type_ids.push(input.type_id);
         }
-        let producer_name = |p: Option<u32>| p.map(|s| steps[s as usize].spec().name.to_string());
+        let producer_name =
+            |p: u32| (p != INPUT).then(|| steps[p as usize].spec().name.to_string());
         let mut output_at = Vec::with_capacity(steps.len() + 1);
         for (si, step) in steps.iter().enumerate() {
             output_at.push(index(producers.len()));
             for out in step.spec().outputs.iter() {
-                let (slot, new) = artifacts.insert(&out.name, out.type_name.clone());
+                // A slot per output even when the name repeats, so that a
+                // step's outputs stay consecutive; the plan is refused then.
+                let (_, new) = artifacts.push(&out.name, out.type_name.clone());
                 if !new {
+                    let first = artifacts.slot(&out.name).expect("pushed before");
                     problems.push(Problem::ProducedTwice {
                         artifact: out.name.to_string(),
-                        first: producer_name(producers[slot]),
+                        first: producer_name(producers[first]),
                         second: step.spec().name.to_string(),
                     });
                 }
-                // A slot per output even when the name repeats, so that a
-                // step's outputs stay consecutive; the plan is refused then.
-                producers.push(Some(index(si)));
+                producers.push(index(si));
                 type_ids.push((out.type_id)());
             }
         }
@@ -141,7 +146,9 @@ impl Plan {
         let dag = Dag::from_predecessors(steps.len(), |i| {
             input_slots[input_at[i] as usize..input_at[i + 1] as usize]
                 .iter()
-                .filter_map(|&slot| producers[slot as usize].map(|p| p as usize))
+                .map(|&slot| producers[slot as usize])
+                .filter(|&p| p != INPUT)
+                .map(|p| p as usize)
         });
         let order = match dag.order() {
             Ok(order) => order.into_iter().map(index).collect(),
@@ -165,7 +172,7 @@ impl Plan {
             input_slots,
             output_at,
             order,
-            names: steps.iter().map(|s| Arc::from(&*s.spec().name)).collect(),
+            names: Arc::new(step_names),
         })
     }
 }

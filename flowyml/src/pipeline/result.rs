@@ -3,7 +3,7 @@
 //! [`crate::error`]); this accessor fails with an [`Error`].
 
 use crate::error::{Error, Result};
-use crate::record::{PipelineResult, StepStatus};
+use crate::record::PipelineResult;
 
 impl PipelineResult {
     /// The artifact `name` as a `T`.
@@ -20,12 +20,13 @@ impl PipelineResult {
                 name: name.to_owned(),
                 hint: flowyml_suggest::did_you_mean(name, self.index.names()),
             })?;
-        let Some(artifact) = self.artifacts[slot].as_ref() else {
-            let producer = self.producers[slot].map(|p| &self.steps[p as usize]);
+        let Some(artifact) = self.artifacts[slot].get() else {
+            // Run-time inputs are always there: a step produces this one.
+            let producer = self.record(self.producers[slot] as usize);
             return Err(Error::NotProduced {
                 name: name.to_owned(),
-                producer: producer.map_or_else(String::new, |s| s.name.to_string()),
-                status: producer.map_or(StepStatus::Skipped, |s| s.status),
+                producer: producer.name.to_owned(),
+                status: producer.status,
             });
         };
         artifact

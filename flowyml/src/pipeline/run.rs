@@ -19,7 +19,7 @@
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use super::input::RuntimeInput;
 use super::plan::Plan;
@@ -30,31 +30,20 @@ use crate::error::{BoxError, Error, Result, panic_message};
 use crate::incremental::fingerprint::Fingerprint;
 use crate::incremental::store::ArtifactStore;
 use crate::incremental::store::{RunId, RunStatus, StepExecution};
-use crate::record::{Artifact, PipelineResult, RerunReason, StepRecord, StepStatus};
+use crate::record::{Artifact, Details, PipelineResult, RawRecord, StepStatus};
 use crate::resource::{ResourceGuard, ResourceProvider, Resources, RunResource};
 use crate::step::{Step, StepContext};
 use crate::sync::lock;
 
 /// A step's record while the run is going: plain atomics written once by
 /// the step's worker (cheaper than a `OnceLock` per step, which costs a
-/// `Once` initialisation).
+/// `Once` initialisation), read as a [`RawRecord`] once the run is over.
 #[derive(Default)]
 struct Record {
-    /// 0 until the step ran; then its status code, with the worker index
-    /// plus one above the low byte.
     state: AtomicU64,
     start_ns: AtomicU64,
     duration_ns: AtomicU64,
 }
-
-/// The rare parts of a step's record.
-struct Extra {
-    error: Option<BoxError>,
-    reason: Option<RerunReason>,
-    notes: Vec<String>,
-}
-
-const STATUSES: [StepStatus; 3] = [StepStatus::Ran, StepStatus::Cached, StepStatus::Failed];
 
 /// What a run reads of its pipeline.
 pub(crate) struct Definition<'p> {
@@ -96,7 +85,7 @@ pub(crate) struct Run<'p> {
     /// One record per step.
     records: Vec<Record>,
     /// Errors, rerun reasons and notes, for the steps that have any.
-    extras: Mutex<Vec<(usize, Extra)>>,
+    details: Mutex<Vec<(u32, Details)>>,
     /// The steps as the store's history records them (only with a store).
     history: Mutex<Vec<StepExecution>>,
     /// The run's id in the store's history.
@@ -104,8 +93,10 @@ pub(crate) struct Run<'p> {
     /// Set by a failed step unless the pipeline keeps going: no step
     /// starts after it.
     abort: AtomicBool,
-    /// When the run started; records count from it.
-    origin: Instant,
+    /// When the run started; records count from it. Steps are timed with
+    /// quanta's clock (the TSC where it is reliable): a read costs about
+    /// 10 ns where `Instant::now` costs 24, and a run reads it per step.
+    origin: quanta::Instant,
     /// The executor's worker count, for the result.
     workers: usize,
 }
@@ -133,11 +124,11 @@ impl<'p> Run<'p> {
             resources,
             opened,
             records: (0..plan.steps()).map(|_| Record::default()).collect(),
-            extras: Mutex::new(Vec::new()),
+            details: Mutex::new(Vec::new()),
             history: Mutex::new(Vec::new()),
             run_id: None,
             abort: AtomicBool::new(false),
-            origin: Instant::now(),
+            origin: quanta::Instant::now(),
             workers,
         })
     }
@@ -166,7 +157,7 @@ impl<'p> Run<'p> {
         if let Some(store) = self.pipeline.store() {
             self.run_id = Some(store.begin_run(self.pipeline.name)?);
         }
-        self.origin = Instant::now();
+        self.origin = quanta::Instant::now();
         dag::run(Some(pool), &self.plan.dag, &*self);
         Ok(())
     }
@@ -242,11 +233,18 @@ impl<'p> Run<'p> {
 
     /// Writes step `i`'s record; `started` is when it became ready on its
     /// worker and `finished` when it ended.
-    fn record(&self, i: usize, outcome: Outcome, started: Instant, finished: Instant) -> bool {
-        let (status, extra) = match outcome {
+    fn record(
+        &self,
+        i: usize,
+        outcome: Outcome,
+        worker: Option<usize>,
+        started: quanta::Instant,
+        finished: quanta::Instant,
+    ) -> bool {
+        let (status, details) = match outcome {
             Outcome::Ran { reason, notes } => (
                 StepStatus::Ran,
-                (reason.is_some() || !notes.is_empty()).then_some(Extra {
+                (reason.is_some() || !notes.is_empty()).then_some(Details {
                     error: None,
                     reason,
                     notes,
@@ -255,81 +253,58 @@ impl<'p> Run<'p> {
             Outcome::Cached => (StepStatus::Cached, None),
             Outcome::Failed(error) => (
                 StepStatus::Failed,
-                Some(Extra {
-                    error: Some(error),
+                Some(Details {
+                    error: Some((error.to_string(), Arc::from(error))),
                     reason: None,
                     notes: Vec::new(),
                 }),
             ),
         };
-        if let Some(extra) = extra {
-            lock(&self.extras).push((i, extra));
+        if let Some(details) = details {
+            lock(&self.details).push((i as u32, details));
         }
         let record = &self.records[i];
+        record.start_ns.store(
+            nanos(started.saturating_duration_since(self.origin)),
+            Ordering::Relaxed,
+        );
+        record.duration_ns.store(
+            nanos(finished.saturating_duration_since(started)),
+            Ordering::Relaxed,
+        );
         record
-            .start_ns
-            .store(nanos(started - self.origin), Ordering::Relaxed);
-        record
-            .duration_ns
-            .store(nanos(finished - started), Ordering::Relaxed);
-        let code = STATUSES
-            .iter()
-            .position(|s| *s == status)
-            .map_or(0, |c| c as u64 + 1);
-        let worker = rayon::current_thread_index().map_or(0, |w| w as u64 + 1);
-        record.state.store(code | (worker << 8), Ordering::Relaxed);
+            .state
+            .store(RawRecord::state(status, worker), Ordering::Relaxed);
         status != StepStatus::Failed
     }
 
     /// The run's result, the store's history finished; `Err` naming the
     /// first failed step (in topological order) if any step failed.
     pub(crate) fn finish(self) -> Result<PipelineResult> {
-        let mut steps: Vec<StepRecord> = self
+        // The scope has joined every worker: their writes are visible here
+        // (see `dag`). Same layout: the buffer is reused in place.
+        let records: Vec<RawRecord> = self
             .records
-            .iter()
-            .zip(&self.plan.names)
-            .map(|(r, name)| {
-                // The scope has joined every worker: their writes are
-                // visible here (see `dag`).
-                let state = r.state.load(Ordering::Relaxed);
-                StepRecord {
-                    name: Arc::clone(name),
-                    status: match state & 0xff {
-                        0 => StepStatus::Skipped,
-                        code => STATUSES[code as usize - 1],
-                    },
-                    error: None,
-                    reason: None,
-                    notes: Vec::new(),
-                    start: Duration::from_nanos(r.start_ns.load(Ordering::Relaxed)),
-                    duration: Duration::from_nanos(r.duration_ns.load(Ordering::Relaxed)),
-                    worker: match state >> 8 {
-                        0 => None,
-                        w => usize::try_from(w - 1).ok(),
-                    },
-                    cause: None,
-                }
+            .into_iter()
+            .map(|r| RawRecord {
+                state: r.state.into_inner(),
+                start_ns: r.start_ns.into_inner(),
+                duration_ns: r.duration_ns.into_inner(),
             })
             .collect();
-        let extras = self
-            .extras
+        let mut details = self
+            .details
             .into_inner()
             .unwrap_or_else(PoisonError::into_inner);
-        for (step, extra) in extras {
-            let r = &mut steps[step];
-            r.reason = extra.reason;
-            r.notes = extra.notes;
-            if let Some(error) = extra.error {
-                r.error = Some(error.to_string());
-                r.cause = Some(Arc::from(error));
-            }
-        }
+        details.sort_unstable_by_key(|(step, _)| *step);
         let result = PipelineResult {
             pipeline: self.pipeline.name.to_owned(),
             workers: self.workers,
             duration: self.origin.elapsed(),
-            steps,
-            artifacts: self.slots.into_iter().map(OnceLock::into_inner).collect(),
+            records,
+            details,
+            step_names: Arc::clone(&self.plan.names),
+            artifacts: self.slots,
             index: Arc::clone(&self.plan.artifacts),
             producers: Arc::clone(&self.plan.producers),
         };
@@ -337,15 +312,8 @@ impl<'p> Run<'p> {
             .plan
             .order
             .iter()
-            .map(|&i| &result.steps[i as usize])
-            .find(|s| s.status == StepStatus::Failed)
-            .map(|s| {
-                (
-                    s.name.to_string(),
-                    s.error.clone().unwrap_or_default(),
-                    s.cause.clone(),
-                )
-            });
+            .map(|&i| i as usize)
+            .find(|&i| result.record(i).status == StepStatus::Failed);
         if let (Some(store), Some(run)) = (self.pipeline.store(), self.run_id) {
             let status = if first_failure.is_none() {
                 RunStatus::Succeeded
@@ -364,33 +332,43 @@ impl<'p> Run<'p> {
         }
         match first_failure {
             None => Ok(result),
-            Some((step, message, cause)) => Err(Error::StepFailed {
-                pipeline: result.pipeline.clone(),
-                step,
-                source: cause.unwrap_or_else(|| Arc::from(BoxError::from(message.clone()))),
-                message,
-                result: Box::new(result),
-            }),
+            Some(i) => {
+                let record = result.record(i);
+                let (step, message) = (
+                    record.name.to_owned(),
+                    record.error.unwrap_or_default().to_owned(),
+                );
+                Err(Error::StepFailed {
+                    pipeline: result.pipeline.clone(),
+                    step,
+                    source: result
+                        .cause(i)
+                        .cloned()
+                        .unwrap_or_else(|| Arc::from(BoxError::from(message.clone()))),
+                    message,
+                    result: Box::new(result),
+                })
+            }
         }
     }
 }
 
 impl Visitor for Run<'_> {
-    /// When the previous step on this worker ended, which is when the
-    /// next one became ready.
-    type Carry = Instant;
+    /// This worker, and when the previous step on it ended, which is when
+    /// the next one became ready.
+    type Carry = (Option<usize>, quanta::Instant);
 
-    fn start(&self) -> Instant {
-        Instant::now()
+    fn start(&self) -> Self::Carry {
+        (rayon::current_thread_index(), quanta::Instant::now())
     }
 
-    fn visit(&self, i: usize, started: &mut Instant) -> bool {
+    fn visit(&self, i: usize, (worker, started): &mut Self::Carry) -> bool {
         let outcome =
             catch_unwind(AssertUnwindSafe(|| self.execute_step(i))).unwrap_or_else(|payload| {
                 Outcome::Failed(format!("panicked: {}", panic_message(&*payload)).into())
             });
-        let finished = Instant::now();
-        let ok = self.record(i, outcome, *started, finished);
+        let finished = quanta::Instant::now();
+        let ok = self.record(i, outcome, *worker, *started, finished);
         *started = finished;
         if !ok && !self.pipeline.keep_going {
             self.abort.store(true, Ordering::Relaxed);
