@@ -23,7 +23,7 @@ use std::sync::Arc;
 use crate::error::Result;
 use crate::incremental::fingerprint::Fingerprint;
 
-pub use crate::record::Artifact;
+pub use crate::slot::Artifact;
 
 /// A type that encodes itself as an artifact (the polars `DataFrame` does,
 /// as Arrow IPC). Its content fingerprint is the hash of its encoding, so

@@ -91,6 +91,7 @@ pub mod pipeline;
 mod record;
 pub mod registry;
 pub mod resource;
+mod slot;
 pub mod step;
 mod sync;
 

@@ -9,14 +9,14 @@
 use std::borrow::Cow;
 use std::fmt;
 use std::hash::BuildHasher;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use serde::Serialize;
 
-/// A value exchanged between steps, shared by reference count: never
-/// copied between the steps that read it.
-pub type Artifact = Arc<dyn std::any::Any + Send + Sync>;
+pub use crate::slot::Artifact;
+use crate::slot::Value;
 
 /// What happened to a step in a run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -99,43 +99,69 @@ fn micros<S: serde::Serializer>(d: &Duration, s: S) -> std::result::Result<S::Ok
     s.serialize_u64(u64::try_from(d.as_micros()).unwrap_or(u64::MAX))
 }
 
-/// What a run records of every step, in 24 bytes: written by the step's
-/// worker as three atomics while the run goes, read as these once it is
-/// over.
-#[derive(Debug, Clone, Copy, Default)]
+/// What a run records of every step, in 24 bytes: plain atomics written
+/// once by the step's worker while the run goes (cheaper than a `OnceLock`
+/// per step, which costs a `Once` initialisation), and read by the result
+/// afterwards. Times are raw ticks of the run's clock, converted to
+/// nanoseconds only when a record is read.
+#[derive(Debug, Default)]
 pub(crate) struct RawRecord {
-    /// 0 until the step ran; then [`RawRecord::code`] of its status in the
-    /// low byte, and the worker index plus one above it.
-    pub state: u64,
-    pub start_ns: u64,
-    pub duration_ns: u64,
+    /// 0 until the step ran; then the code of its status in the low byte,
+    /// and the worker index plus one above it.
+    pub state: AtomicU64,
+    pub start: AtomicU64,
+    pub end: AtomicU64,
+}
+
+impl Clone for RawRecord {
+    fn clone(&self) -> Self {
+        let copy = |a: &AtomicU64| AtomicU64::new(a.load(Ordering::Relaxed));
+        RawRecord {
+            state: copy(&self.state),
+            start: copy(&self.start),
+            end: copy(&self.end),
+        }
+    }
 }
 
 impl RawRecord {
-    const STATUSES: [StepStatus; 3] = [StepStatus::Ran, StepStatus::Cached, StepStatus::Failed];
-
     /// The state of a step that ended with `status` on `worker`.
+    #[inline]
     pub fn state(status: StepStatus, worker: Option<usize>) -> u64 {
-        let code = Self::STATUSES
-            .iter()
-            .position(|s| *s == status)
-            .map_or(0, |c| c as u64 + 1);
+        let code = match status {
+            StepStatus::Skipped => 0,
+            StepStatus::Ran => 1,
+            StepStatus::Cached => 2,
+            StepStatus::Failed => 3,
+        };
         code | (worker.map_or(0, |w| w as u64 + 1) << 8)
     }
 
-    fn status(&self) -> StepStatus {
-        match self.state & 0xff {
-            0 => StepStatus::Skipped,
-            code => Self::STATUSES[code as usize - 1],
+    /// The step's status. (The run's workers have joined before any
+    /// record is read, so relaxed loads see their stores.)
+    pub(crate) fn status(&self) -> StepStatus {
+        match self.state.load(Ordering::Relaxed) & 0xff {
+            1 => StepStatus::Ran,
+            2 => StepStatus::Cached,
+            3 => StepStatus::Failed,
+            _ => StepStatus::Skipped,
         }
     }
 
     fn worker(&self) -> Option<usize> {
-        match self.state >> 8 {
+        match self.state.load(Ordering::Relaxed) >> 8 {
             0 => None,
             w => usize::try_from(w - 1).ok(),
         }
     }
+}
+
+/// The clock a run times its steps with: quanta's, which reads the TSC
+/// where it is reliable (a few nanoseconds, where `Instant::now` costs
+/// about 24) and the OS clock elsewhere. Calibrated once per process.
+pub(crate) fn clock() -> &'static quanta::Clock {
+    static CLOCK: OnceLock<quanta::Clock> = OnceLock::new();
+    CLOCK.get_or_init(quanta::Clock::new)
 }
 
 /// The rare parts of a step's record: its error, why it ran, its notes.
@@ -299,13 +325,15 @@ pub struct PipelineResult {
     pub duration: Duration,
     /// Each step's record, in the order the steps were added.
     pub(crate) records: Vec<RawRecord>,
+    /// When the run started, in [`clock`] ticks.
+    pub(crate) origin: u64,
     /// The steps that have details, by step, sorted.
     pub(crate) details: Vec<(u32, Details)>,
     /// The steps' names (shared with the pipeline's plan).
     pub(crate) step_names: Arc<Names>,
     /// Each slot's artifact, where it was produced: the run's own slots,
     /// kept as they are.
-    pub(crate) artifacts: Vec<OnceLock<Artifact>>,
+    pub(crate) artifacts: Vec<OnceLock<Value>>,
     /// Names and types of the slots (shared with the pipeline's plan).
     pub(crate) index: Arc<ArtifactIndex>,
     /// The producing step of each slot (`u32::MAX` for a run-time input).
@@ -314,11 +342,13 @@ pub struct PipelineResult {
 
 impl PipelineResult {
     /// The artifact `name`, shared; `None` if the pipeline has no such
-    /// artifact or the run did not produce it.
-    pub fn artifact(&self, name: &str) -> Option<&Artifact> {
+    /// artifact or the run did not produce it. (See [`get`](Self::get) for
+    /// a typed reference.)
+    pub fn artifact(&self, name: &str) -> Option<Artifact> {
         self.index
             .slot(name)
             .and_then(|slot| self.artifacts[slot].get())
+            .map(Value::to_artifact)
     }
 
     /// The names of the pipeline's artifacts (run-time inputs first, then
@@ -340,8 +370,14 @@ impl PipelineResult {
             status: raw.status(),
             error: details.and_then(|d| d.error.as_ref().map(|(text, _)| text.as_str())),
             reason: details.and_then(|d| d.reason),
-            start: Duration::from_nanos(raw.start_ns),
-            duration: Duration::from_nanos(raw.duration_ns),
+            start: {
+                let start = raw.start.load(Ordering::Relaxed);
+                Duration::from_nanos(clock().delta_as_nanos(self.origin, start))
+            },
+            duration: Duration::from_nanos(clock().delta_as_nanos(
+                raw.start.load(Ordering::Relaxed),
+                raw.end.load(Ordering::Relaxed),
+            )),
             worker: raw.worker(),
             notes: details.map_or(&[], |d| &d.notes),
         }

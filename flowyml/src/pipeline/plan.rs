@@ -34,6 +34,9 @@ pub(crate) struct Plan {
     input_slots: Vec<u32>,
     /// Each step's first output slot; `output_at[steps]` is the slot count.
     output_at: Vec<u32>,
+    /// The steps that declare resources, one bit each, so that a run does
+    /// not read every step's spec to find the few that do.
+    resources: Vec<u64>,
     /// A topological order of the steps.
     pub order: Vec<u32>,
     /// Each step's name, shared with the result of every run.
@@ -54,6 +57,12 @@ impl Plan {
     #[inline]
     pub fn outputs_of(&self, i: usize) -> Range<usize> {
         self.output_at[i] as usize..self.output_at[i + 1] as usize
+    }
+
+    /// Whether step `i` declares a resource.
+    #[inline]
+    pub fn uses_resources(&self, i: usize) -> bool {
+        self.resources[i / 64] & (1 << (i % 64)) != 0
     }
 
     /// The number of steps.
@@ -171,6 +180,13 @@ impl Plan {
             input_at,
             input_slots,
             output_at,
+            resources: steps.chunks(64).map(|chunk| {
+                chunk
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, s)| !s.spec().resources.is_empty())
+                    .fold(0, |bits, (b, _)| bits | 1 << b)
+            }).collect(),
             order,
             names: Arc::new(step_names),
         })

@@ -30,7 +30,7 @@ impl PipelineResult {
             });
         };
         artifact
-            .downcast_ref::<T>()
+            .get::<T>()
             .ok_or_else(|| Error::ArtifactType {
                 name: name.to_owned(),
                 expected: std::any::type_name::<T>().to_owned(),

@@ -17,9 +17,9 @@
 //! step (names are the plan's shared `Arc<str>`s).
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
-use std::time::Duration;
+use std::time::Instant;
 
 use super::input::RuntimeInput;
 use super::plan::Plan;
@@ -30,20 +30,11 @@ use crate::error::{BoxError, Error, Result, panic_message};
 use crate::incremental::fingerprint::Fingerprint;
 use crate::incremental::store::ArtifactStore;
 use crate::incremental::store::{RunId, RunStatus, StepExecution};
-use crate::record::{Artifact, Details, PipelineResult, RawRecord, StepStatus};
+use crate::record::{self, Details, PipelineResult, RawRecord, StepStatus};
+use crate::slot::Value;
 use crate::resource::{ResourceGuard, ResourceProvider, Resources, RunResource};
 use crate::step::{Step, StepContext};
 use crate::sync::lock;
-
-/// A step's record while the run is going: plain atomics written once by
-/// the step's worker (cheaper than a `OnceLock` per step, which costs a
-/// `Once` initialisation), read as a [`RawRecord`] once the run is over.
-#[derive(Default)]
-struct Record {
-    state: AtomicU64,
-    start_ns: AtomicU64,
-    duration_ns: AtomicU64,
-}
 
 /// What a run reads of its pipeline.
 pub(crate) struct Definition<'p> {
@@ -73,7 +64,7 @@ pub(crate) struct Run<'p> {
     plan: &'p Plan,
     /// Every artifact slot, written once by its producer (or seeded from a
     /// run-time input).
-    slots: Vec<OnceLock<Artifact>>,
+    slots: Vec<OnceLock<Value>>,
     /// Each slot's content fingerprint, where the pipeline has a cache
     /// (empty otherwise).
     fingerprints: Vec<OnceLock<Fingerprint>>,
@@ -83,7 +74,7 @@ pub(crate) struct Run<'p> {
     /// that declare them.
     opened: Vec<(&'static str, Arc<dyn RunResource>)>,
     /// One record per step.
-    records: Vec<Record>,
+    records: Vec<RawRecord>,
     /// Errors, rerun reasons and notes, for the steps that have any.
     details: Mutex<Vec<(u32, Details)>>,
     /// The steps as the store's history records them (only with a store).
@@ -93,17 +84,18 @@ pub(crate) struct Run<'p> {
     /// Set by a failed step unless the pipeline keeps going: no step
     /// starts after it.
     abort: AtomicBool,
-    /// When the run started; records count from it. Steps are timed with
-    /// quanta's clock (the TSC where it is reliable): a read costs about
-    /// 10 ns where `Instant::now` costs 24, and a run reads it per step.
-    origin: quanta::Instant,
+    /// When the run started, in [`clock`] ticks; records count from it.
+    origin: u64,
+    /// When the run started, for its wall time.
+    started: Instant,
+    /// The clock, at hand.
+    clock: &'static quanta::Clock,
     /// The executor's worker count, for the result.
     workers: usize,
+    /// Whether `tracing` wants debug events (read once per run).
+    trace_steps: bool,
 }
 
-fn nanos(d: Duration) -> u64 {
-    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
-}
 
 impl<'p> Run<'p> {
     /// A run of `pipeline` on `workers` workers: opens the resources its
@@ -123,13 +115,16 @@ impl<'p> Run<'p> {
             fingerprints,
             resources,
             opened,
-            records: (0..plan.steps()).map(|_| Record::default()).collect(),
+            records: (0..plan.steps()).map(|_| RawRecord::default()).collect(),
             details: Mutex::new(Vec::new()),
             history: Mutex::new(Vec::new()),
             run_id: None,
             abort: AtomicBool::new(false),
-            origin: quanta::Instant::now(),
+            origin: 0,
+            started: Instant::now(),
+            clock: record::clock(),
             workers,
+            trace_steps: tracing::enabled!(tracing::Level::DEBUG),
         })
     }
 
@@ -140,7 +135,7 @@ impl<'p> Run<'p> {
     /// If an input's fingerprint cannot be computed (its encoding failed).
     pub(crate) fn seed_inputs(&mut self) -> Result<()> {
         for (slot, input) in self.pipeline.inputs.iter().enumerate() {
-            let _ = self.slots[slot].set(Arc::clone(&input.value));
+            let _ = self.slots[slot].set(Value::Shared(Arc::clone(&input.value)));
             if let Some(fp) = self.fingerprints.get(slot) {
                 let _ = fp.set(input.fingerprint()?);
             }
@@ -157,73 +152,122 @@ impl<'p> Run<'p> {
         if let Some(store) = self.pipeline.store() {
             self.run_id = Some(store.begin_run(self.pipeline.name)?);
         }
-        self.origin = quanta::Instant::now();
+        self.started = Instant::now();
+        self.origin = self.clock.raw();
         dag::run(Some(pool), &self.plan.dag, &*self);
         Ok(())
     }
 
     /// Executes step `i` (or serves it from the cache).
     fn execute_step(&self, i: usize) -> Outcome {
-        let step = &self.pipeline.steps[i];
-        let spec = step.spec();
-        let _span = tracing::debug_span!("step", pipeline = %self.pipeline.name, step = %spec.name)
-            .entered();
-        let run = || {
-            let mut guards = self.enter_resources(&spec.resources, &spec.name);
-            let outputs = self.plan.outputs_of(i);
-            let mut ctx = StepContext {
-                spec,
-                slots: &self.slots,
-                inputs: self.plan.inputs_of(i),
-                first_output: outputs.start,
-                resources: &self.resources,
-                notes: Vec::new(),
-                misuse: None,
-            };
-            let result = step.run(&mut ctx);
-            let mut notes = ctx.notes;
-            for guard in &mut guards {
-                notes.extend(guard.notes());
-            }
-            drop(guards);
-            if let Some(misuse) = ctx.misuse {
-                return Outcome::Failed(misuse.into());
-            }
-            match result {
-                Ok(()) => match outputs.clone().position(|s| self.slots[s].get().is_none()) {
-                    None => Outcome::Ran {
-                        reason: None,
-                        notes,
-                    },
-                    Some(j) => Outcome::Failed(
-                        format!("did not produce its output `{}`", spec.outputs[j].name).into(),
-                    ),
-                },
-                Err(e) => Outcome::Failed(e),
-            }
-        };
+        if self.trace_steps {
+            // A span per step costs as much as a no-op step when nobody
+            // listens: made only when debug events are wanted.
+            let name = &self.pipeline.steps[i].spec().name;
+            let _span =
+                tracing::debug_span!("step", pipeline = %self.pipeline.name, step = %name).entered();
+            return self.serve_or_call(i);
+        }
+        self.serve_or_call(i)
+    }
+
+    fn serve_or_call(&self, i: usize) -> Outcome {
+        let step = &*self.pipeline.steps[i];
         match self.pipeline.cache {
-            None => run(),
+            None => self.call(i, step),
             Some(cache) => {
                 let cached = CachedStep {
                     index: i,
-                    spec,
+                    spec: step.spec(),
                     codecs: &self.pipeline.codecs[i],
                     inputs: self.plan.inputs_of(i),
                     outputs: self.plan.outputs_of(i),
                     slots: &self.slots,
                     fingerprints: &self.fingerprints,
                 };
-                cache.execute(&cached, &self.history, run)
+                cache.execute(&cached, &self.history, || self.call(i, step))
             }
+        }
+    }
+
+    /// Calls step `i`'s code. The common case, a step that uses no
+    /// resource, reads nothing of the step but its code: the plan has its
+    /// slots.
+    #[inline]
+    fn call(&self, i: usize, step: &dyn Step) -> Outcome {
+        if self.plan.uses_resources(i) {
+            return self.call_with_resources(i, step);
+        }
+        let mut ctx = self.context(i, step);
+        let result = step.run(&mut ctx);
+        self.outcome(i, step, result, ctx)
+    }
+
+    /// [`call`](Self::call) for a step that uses resources: entered around
+    /// it, given back however it ends, their notes in its record.
+    #[cold]
+    fn call_with_resources(&self, i: usize, step: &dyn Step) -> Outcome {
+        let spec = step.spec();
+        let mut guards = self.enter_resources(&spec.resources, &spec.name);
+        let mut ctx = self.context(i, step);
+        let result = step.run(&mut ctx);
+        for guard in &mut guards {
+            ctx.notes.extend(guard.notes());
+        }
+        drop(guards);
+        self.outcome(i, step, result, ctx)
+    }
+
+    #[inline]
+    fn context(&self, i: usize, step: &'p dyn Step) -> StepContext<'_> {
+        StepContext {
+            spec: step.spec(),
+            slots: &self.slots,
+            inputs: self.plan.inputs_of(i),
+            outputs: self.plan.outputs_of(i),
+            resources: &self.resources,
+            notes: Vec::new(),
+            misuse: None,
+        }
+    }
+
+    /// What a call of step `i` gave: a misuse of its context, or a missing
+    /// output, fails it.
+    #[inline]
+    fn outcome(
+        &self,
+        i: usize,
+        step: &dyn Step,
+        result: Result<(), BoxError>,
+        ctx: StepContext<'_>,
+    ) -> Outcome {
+        if let Some(misuse) = ctx.misuse {
+            return Outcome::Failed(misuse.into());
+        }
+        if let Err(e) = result {
+            return Outcome::Failed(e);
+        }
+        let outputs = self.plan.outputs_of(i);
+        match outputs
+            .clone()
+            .position(|s| self.slots[s].get().is_none())
+        {
+            None => Outcome::Ran {
+                reason: None,
+                notes: ctx.notes,
+            },
+            Some(j) => Outcome::Failed(
+                format!(
+                    "did not produce its output `{}`",
+                    step.spec().outputs[j].name
+                )
+                .into(),
+            ),
         }
     }
 
     /// Enters the opened resources a step declares, in declaration order.
     fn enter_resources(&self, wanted: &[&str], step: &str) -> Vec<Box<dyn ResourceGuard + '_>> {
-        if wanted.is_empty() {
-            return Vec::new();
-        }
         self.opened
             .iter()
             .filter(|(name, _)| wanted.contains(name))
@@ -238,13 +282,13 @@ impl<'p> Run<'p> {
         i: usize,
         outcome: Outcome,
         worker: Option<usize>,
-        started: quanta::Instant,
-        finished: quanta::Instant,
+        started: u64,
+        finished: u64,
     ) -> bool {
         let (status, details) = match outcome {
             Outcome::Ran { reason, notes } => (
                 StepStatus::Ran,
-                (reason.is_some() || !notes.is_empty()).then_some(Details {
+                (reason.is_some() || !notes.is_empty()).then(|| Details {
                     error: None,
                     reason,
                     notes,
@@ -264,14 +308,8 @@ impl<'p> Run<'p> {
             lock(&self.details).push((i as u32, details));
         }
         let record = &self.records[i];
-        record.start_ns.store(
-            nanos(started.saturating_duration_since(self.origin)),
-            Ordering::Relaxed,
-        );
-        record.duration_ns.store(
-            nanos(finished.saturating_duration_since(started)),
-            Ordering::Relaxed,
-        );
+        record.start.store(started, Ordering::Relaxed);
+        record.end.store(finished, Ordering::Relaxed);
         record
             .state
             .store(RawRecord::state(status, worker), Ordering::Relaxed);
@@ -281,17 +319,6 @@ impl<'p> Run<'p> {
     /// The run's result, the store's history finished; `Err` naming the
     /// first failed step (in topological order) if any step failed.
     pub(crate) fn finish(self) -> Result<PipelineResult> {
-        // The scope has joined every worker: their writes are visible here
-        // (see `dag`). Same layout: the buffer is reused in place.
-        let records: Vec<RawRecord> = self
-            .records
-            .into_iter()
-            .map(|r| RawRecord {
-                state: r.state.into_inner(),
-                start_ns: r.start_ns.into_inner(),
-                duration_ns: r.duration_ns.into_inner(),
-            })
-            .collect();
         let mut details = self
             .details
             .into_inner()
@@ -300,8 +327,11 @@ impl<'p> Run<'p> {
         let result = PipelineResult {
             pipeline: self.pipeline.name.to_owned(),
             workers: self.workers,
-            duration: self.origin.elapsed(),
-            records,
+            duration: self.started.elapsed(),
+            // The scope has joined every worker: their writes are visible
+            // from here on (see `dag`).
+            records: self.records,
+            origin: self.origin,
             details,
             step_names: Arc::clone(&self.plan.names),
             artifacts: self.slots,
@@ -313,7 +343,7 @@ impl<'p> Run<'p> {
             .order
             .iter()
             .map(|&i| i as usize)
-            .find(|&i| result.record(i).status == StepStatus::Failed);
+            .find(|&i| result.records[i].status() == StepStatus::Failed);
         if let (Some(store), Some(run)) = (self.pipeline.store(), self.run_id) {
             let status = if first_failure.is_none() {
                 RunStatus::Succeeded
@@ -356,10 +386,10 @@ impl<'p> Run<'p> {
 impl Visitor for Run<'_> {
     /// This worker, and when the previous step on it ended, which is when
     /// the next one became ready.
-    type Carry = (Option<usize>, quanta::Instant);
+    type Carry = (Option<usize>, u64);
 
     fn start(&self) -> Self::Carry {
-        (rayon::current_thread_index(), quanta::Instant::now())
+        (rayon::current_thread_index(), self.clock.raw())
     }
 
     fn visit(&self, i: usize, (worker, started): &mut Self::Carry) -> bool {
@@ -367,7 +397,7 @@ impl Visitor for Run<'_> {
             catch_unwind(AssertUnwindSafe(|| self.execute_step(i))).unwrap_or_else(|payload| {
                 Outcome::Failed(format!("panicked: {}", panic_message(&*payload)).into())
             });
-        let finished = quanta::Instant::now();
+        let finished = self.clock.raw();
         let ok = self.record(i, outcome, *worker, *started, finished);
         *started = finished;
         if !ok && !self.pipeline.keep_going {

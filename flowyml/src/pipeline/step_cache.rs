@@ -34,7 +34,8 @@ use crate::artifact::Codec;
 use crate::error::{BoxError, Result};
 use crate::incremental::fingerprint::{FileFingerprints, Fingerprint, KeyBuilder};
 use crate::incremental::store::{ArtifactStore, StepExecution};
-use crate::record::{Artifact, RerunReason};
+use crate::record::RerunReason;
+use crate::slot::Value;
 use crate::step::StepSpec;
 use crate::sync::lock;
 
@@ -55,7 +56,7 @@ pub(crate) enum Outcome {
 struct MemoryEntry {
     key: Fingerprint,
     code: Fingerprint,
-    outputs: Vec<(Artifact, Fingerprint)>,
+    outputs: Vec<(Value, Fingerprint)>,
 }
 
 /// What the cache keeps of one step, at the step's index in the pipeline
@@ -92,7 +93,7 @@ pub(crate) struct CachedStep<'a> {
     pub inputs: &'a [u32],
     /// The slots of its outputs, in output order.
     pub outputs: Range<usize>,
-    pub slots: &'a [OnceLock<Artifact>],
+    pub slots: &'a [OnceLock<Value>],
     pub fingerprints: &'a [OnceLock<Fingerprint>],
 }
 
@@ -271,7 +272,7 @@ impl StepCache {
             .zip(&entry.outputs)
             .zip(step.outputs.clone())
         {
-            let _ = step.slots[slot].set(artifact);
+            let _ = step.slots[slot].set(Value::Shared(artifact));
             let _ = step.fingerprints[slot].set(*hash);
         }
         Ok(Some(entry.outputs))
@@ -293,7 +294,7 @@ impl StepCache {
             let Some(artifact) = step.slots[slot].get() else {
                 continue;
             };
-            let (fp, bytes) = match codec.fingerprint(&**artifact) {
+            let (fp, bytes) = match codec.fingerprint(artifact.as_any()) {
                 Some(Ok(f)) => (f.fingerprint, f.encoded),
                 Some(Err(e)) => {
                     notes.push(format!("output `{}` could not be encoded: {e}", spec.name));

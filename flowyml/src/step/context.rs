@@ -1,11 +1,11 @@
 //! [`StepContext`]: a step's view of the run.
 
 use std::any::Any;
-use std::sync::{Arc, OnceLock};
+use std::sync::OnceLock;
 
 use super::spec::StepSpec;
 use crate::error::BoxError;
-use crate::record::Artifact;
+use crate::slot::{Artifact, Value};
 use crate::resource::Resources;
 
 /// A step's view of the run: its inputs, its output slots, the run's
@@ -13,11 +13,12 @@ use crate::resource::Resources;
 pub struct StepContext<'a> {
     pub(crate) spec: &'a StepSpec,
     /// Every artifact slot of the run.
-    pub(crate) slots: &'a [OnceLock<Artifact>],
+    pub(crate) slots: &'a [OnceLock<Value>],
     /// The slot of each of the step's inputs, in parameter order.
     pub(crate) inputs: &'a [u32],
-    /// The slot of the step's first output; the others follow it.
-    pub(crate) first_output: usize,
+    /// The slots of the step's outputs (consecutive), so that writing one
+    /// does not read the step's spec.
+    pub(crate) outputs: std::ops::Range<usize>,
     pub(crate) resources: &'a Resources,
     pub(crate) notes: Vec<String>,
     /// A misuse of the context (an output index out of range, an output
@@ -33,36 +34,55 @@ impl<'a> StepContext<'a> {
     /// for steps made by `#[step]`).
     #[inline]
     pub fn input<T: 'static>(&self, i: usize) -> Result<&'a T, BoxError> {
-        let artifact = self.input_artifact(i)?;
-        artifact.downcast_ref::<T>().ok_or_else(|| {
-            format!(
-                "input `{}` of step `{}` is not a `{}`",
-                self.spec.inputs[i].name,
-                self.spec.name,
-                std::any::type_name::<T>()
-            )
-            .into()
-        })
+        match self.value(i)?.get::<T>() {
+            Some(value) => Ok(value),
+            None => Err(self.wrong_type::<T>(i)),
+        }
     }
 
-    /// Input `i` as the shared artifact.
+    /// Input `i` as a shared artifact (a small scalar, which the run keeps
+    /// inline, is put in an `Arc` for it).
     ///
     /// # Errors
     /// If the step has no input `i`, or it has no value.
+    pub fn input_artifact(&self, i: usize) -> Result<Artifact, BoxError> {
+        self.value(i).map(Value::to_artifact)
+    }
+
     #[inline]
-    pub fn input_artifact(&self, i: usize) -> Result<&'a Artifact, BoxError> {
-        self.inputs
+    fn value(&self, i: usize) -> Result<&'a Value, BoxError> {
+        match self
+            .inputs
             .get(i)
             .and_then(|&slot| self.slots[slot as usize].get())
-            .ok_or_else(|| format!("input #{i} of step `{}` has no value", self.spec.name).into())
+        {
+            Some(value) => Ok(value),
+            None => Err(self.no_value(i)),
+        }
+    }
+
+    #[cold]
+    fn no_value(&self, i: usize) -> BoxError {
+        format!("input #{i} of step `{}` has no value", self.spec.name).into()
+    }
+
+    #[cold]
+    fn wrong_type<T>(&self, i: usize) -> BoxError {
+        format!(
+            "input `{}` of step `{}` is not a `{}`",
+            self.spec.inputs[i].name,
+            self.spec.name,
+            std::any::type_name::<T>()
+        )
+        .into()
     }
 
     /// Stores output `j` (in output order). An index out of range, or a
     /// second write of the same output, fails the step when it returns.
     #[inline]
     pub fn set_output<T: Any + Send + Sync>(&mut self, j: usize, value: T) {
-        if j < self.spec.outputs.len() {
-            self.set_output_artifact(j, Arc::new(value));
+        if j < self.outputs.len() {
+            self.set_value(j, Value::new(value));
         } else {
             self.out_of_range(j);
         }
@@ -70,25 +90,35 @@ impl<'a> StepContext<'a> {
 
     /// Stores output `j` as an already shared artifact; misuse fails the
     /// step as with [`set_output`](Self::set_output).
-    #[inline]
     pub fn set_output_artifact(&mut self, j: usize, value: Artifact) {
-        let Some(output) = self.spec.outputs.get(j) else {
+        if j < self.outputs.len() {
+            self.set_value(j, Value::Shared(value));
+        } else {
             self.out_of_range(j);
-            return;
-        };
-        if self.slots[self.first_output + j].set(value).is_err() {
-            self.misuse.get_or_insert_with(|| {
-                format!(
-                    "output `{}` of step `{}` was written twice",
-                    output.name, self.spec.name
-                )
-            });
+        }
+    }
+
+    #[inline]
+    fn set_value(&mut self, j: usize, value: Value) {
+        if self.slots[self.outputs.start + j].set(value).is_err() {
+            self.written_twice(j);
         }
     }
 
     #[cold]
+    fn written_twice(&mut self, j: usize) {
+        let spec = self.spec;
+        self.misuse.get_or_insert_with(|| {
+            format!(
+                "output `{}` of step `{}` was written twice",
+                spec.outputs[j].name, spec.name
+            )
+        });
+    }
+
+    #[cold]
     fn out_of_range(&mut self, j: usize) {
-        let n = self.spec.outputs.len();
+        let n = self.outputs.len();
         self.misuse.get_or_insert_with(|| {
             format!(
                 "step `{}` wrote output #{j}, but it has {n} output{}",
