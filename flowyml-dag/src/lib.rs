@@ -71,9 +71,11 @@ impl Dag {
             }
             // Distinct, in index order: most nodes have a handful of inputs.
             let own = &mut preds[start..];
-            own.sort_unstable();
-            let distinct = dedup_sorted(own);
-            preds.truncate(start + distinct);
+            if own.len() > 1 {
+                own.sort_unstable();
+                let distinct = dedup_sorted(own);
+                preds.truncate(start + distinct);
+            }
             for &p in &preds[start..] {
                 counts[p as usize + 1] += 1;
             }

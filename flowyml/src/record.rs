@@ -217,36 +217,38 @@ impl Names {
     }
 
     /// Appends `name`, even if it is there already (a lookup then finds
-    /// the first); returns its index and whether it is new.
+    /// the first); returns its index and whether it is new. One probe of
+    /// the table either way.
     ///
     /// # Panics
     /// Beyond `u32::MAX` bytes of names or names.
     pub(crate) fn push(&mut self, name: &str) -> (usize, bool) {
-        let hash = self.hasher.hash_one(name);
-        let existing = self
-            .by_name
-            .find(hash, |&i| self.get(i as usize) == name)
-            .map(|&i| i as usize);
-        let i = self.len();
-        self.text.push_str(name);
-        self.ends
-            .push(u32::try_from(self.text.len()).expect("names fit in 4 GiB"));
-        if existing.is_some() {
-            return (i, false);
-        }
-        let i32 = u32::try_from(i).expect("at most u32::MAX names");
         let Self {
-            by_name,
-            hasher,
             text,
             ends,
+            by_name,
+            hasher,
         } = self;
-        by_name.insert_unique(hash, i32, |&k| {
+        let get = |k: u32| -> &str {
             let k = k as usize;
             let start = if k == 0 { 0 } else { ends[k - 1] as usize };
-            hasher.hash_one(&text[start..ends[k] as usize])
-        });
-        (i, true)
+            &text[start..ends[k] as usize]
+        };
+        let i = ends.len();
+        let new = match by_name.entry(
+            hasher.hash_one(name),
+            |&k| get(k) == name,
+            |&k| hasher.hash_one(get(k)),
+        ) {
+            hashbrown::hash_table::Entry::Occupied(_) => false,
+            hashbrown::hash_table::Entry::Vacant(entry) => {
+                entry.insert(u32::try_from(i).expect("at most u32::MAX names"));
+                true
+            }
+        };
+        text.push_str(name);
+        ends.push(u32::try_from(text.len()).expect("names fit in 4 GiB"));
+        (i, new)
     }
 }
 
@@ -294,7 +296,13 @@ impl ArtifactIndex {
     /// Adds a slot for artifact `name` of type `type_name`; returns it and
     /// whether the name is new.
     pub(crate) fn push(&mut self, name: &str, type_name: Cow<'static, str>) -> (usize, bool) {
-        let t = match self.type_names.iter().rposition(|t| *t == type_name) {
+        // Types are few, and most are the same `&'static str`: compared by
+        // address first.
+        let same = |t: &Cow<'static, str>| {
+            std::ptr::eq(t.as_ptr(), type_name.as_ptr()) && t.len() == type_name.len()
+                || *t == type_name
+        };
+        let t = match self.type_names.iter().rposition(same) {
             Some(t) => t,
             None => {
                 self.type_names.push(type_name);

@@ -109,7 +109,9 @@ mod tests {
         assert_eq!(Value::new(7u64).get::<u64>(), Some(&7));
         assert_eq!(Value::new(7u64).get::<u32>(), None);
         assert_eq!(
-            Value::new("text".to_owned()).get::<String>().map(String::as_str),
+            Value::new("text".to_owned())
+                .get::<String>()
+                .map(String::as_str),
             Some("text")
         );
         let shared = Value::new(-3i16).to_artifact();

@@ -77,17 +77,12 @@ impl Plan {
     /// not steps, duplicate step names, artifacts produced twice, missing
     /// inputs (with a suggestion), type mismatches, cycles.
     pub fn build(pipeline: &str, steps: &[Arc<dyn Step>], inputs: &[RuntimeInput]) -> Result<Plan> {
-        let mut problems: Vec<Problem> = steps.iter().filter_map(|s| s.problem()).collect();
+        // Two passes over the steps, which live on the heap one by one: the
+        // first names each step and its outputs, the second resolves the
+        // inputs (a step may read an output of a step added after it).
+        let mut problems: Vec<Problem> = Vec::new();
         let mut step_names = Names::with_capacity(steps.len());
-        for step in steps {
-            if !step_names.push(&step.spec().name).1 {
-                problems.push(Problem::DuplicateStep {
-                    step: step.spec().name.to_string(),
-                });
-            }
-        }
-
-        let slot_count = inputs.len() + steps.iter().map(|s| s.spec().outputs.len()).sum::<usize>();
+        let slot_count = inputs.len() + steps.len();
         let mut artifacts = ArtifactIndex::with_capacity(slot_count);
         let mut producers: Vec<u32> = Vec::with_capacity(slot_count);
         let mut type_ids = Vec::with_capacity(slot_count);
@@ -99,9 +94,20 @@ impl Plan {
         let producer_name =
             |p: u32| (p != INPUT).then(|| steps[p as usize].spec().name.to_string());
         let mut output_at = Vec::with_capacity(steps.len() + 1);
+        let mut resources = vec![0u64; steps.len().div_ceil(64)];
         for (si, step) in steps.iter().enumerate() {
+            problems.extend(step.problem());
+            let spec = step.spec();
+            if !step_names.push(&spec.name).1 {
+                problems.push(Problem::DuplicateStep {
+                    step: spec.name.to_string(),
+                });
+            }
+            if !spec.resources.is_empty() {
+                resources[si / 64] |= 1 << (si % 64);
+            }
             output_at.push(index(producers.len()));
-            for out in step.spec().outputs.iter() {
+            for out in spec.outputs.iter() {
                 // A slot per output even when the name repeats, so that a
                 // step's outputs stay consecutive; the plan is refused then.
                 let (_, new) = artifacts.push(&out.name, out.type_name.clone());
@@ -110,7 +116,7 @@ impl Plan {
                     problems.push(Problem::ProducedTwice {
                         artifact: out.name.to_string(),
                         first: producer_name(producers[first]),
-                        second: step.spec().name.to_string(),
+                        second: spec.name.to_string(),
                     });
                 }
                 producers.push(index(si));
@@ -180,13 +186,7 @@ impl Plan {
             input_at,
             input_slots,
             output_at,
-            resources: steps.chunks(64).map(|chunk| {
-                chunk
-                    .iter()
-                    .enumerate()
-                    .filter(|(_, s)| !s.spec().resources.is_empty())
-                    .fold(0, |bits, (b, _)| bits | 1 << b)
-            }).collect(),
+            resources,
             order,
             names: Arc::new(step_names),
         })

@@ -29,12 +29,10 @@ impl PipelineResult {
                 status: producer.status,
             });
         };
-        artifact
-            .get::<T>()
-            .ok_or_else(|| Error::ArtifactType {
-                name: name.to_owned(),
-                expected: std::any::type_name::<T>().to_owned(),
-                found: self.index.type_name(slot).to_owned(),
-            })
+        artifact.get::<T>().ok_or_else(|| Error::ArtifactType {
+            name: name.to_owned(),
+            expected: std::any::type_name::<T>().to_owned(),
+            found: self.index.type_name(slot).to_owned(),
+        })
     }
 }

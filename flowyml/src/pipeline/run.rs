@@ -31,8 +31,8 @@ use crate::incremental::fingerprint::Fingerprint;
 use crate::incremental::store::ArtifactStore;
 use crate::incremental::store::{RunId, RunStatus, StepExecution};
 use crate::record::{self, Details, PipelineResult, RawRecord, StepStatus};
-use crate::slot::Value;
 use crate::resource::{ResourceGuard, ResourceProvider, Resources, RunResource};
+use crate::slot::Value;
 use crate::step::{Step, StepContext};
 use crate::sync::lock;
 
@@ -95,7 +95,6 @@ pub(crate) struct Run<'p> {
     /// Whether `tracing` wants debug events (read once per run).
     trace_steps: bool,
 }
-
 
 impl<'p> Run<'p> {
     /// A run of `pipeline` on `workers` workers: opens the resources its
@@ -164,8 +163,8 @@ impl<'p> Run<'p> {
             // A span per step costs as much as a no-op step when nobody
             // listens: made only when debug events are wanted.
             let name = &self.pipeline.steps[i].spec().name;
-            let _span =
-                tracing::debug_span!("step", pipeline = %self.pipeline.name, step = %name).entered();
+            let _span = tracing::debug_span!("step", pipeline = %self.pipeline.name, step = %name)
+                .entered();
             return self.serve_or_call(i);
         }
         self.serve_or_call(i)
@@ -248,10 +247,7 @@ impl<'p> Run<'p> {
             return Outcome::Failed(e);
         }
         let outputs = self.plan.outputs_of(i);
-        match outputs
-            .clone()
-            .position(|s| self.slots[s].get().is_none())
-        {
+        match outputs.clone().position(|s| self.slots[s].get().is_none()) {
             None => Outcome::Ran {
                 reason: None,
                 notes: ctx.notes,

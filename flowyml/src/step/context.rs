@@ -5,8 +5,8 @@ use std::sync::OnceLock;
 
 use super::spec::StepSpec;
 use crate::error::BoxError;
-use crate::slot::{Artifact, Value};
 use crate::resource::Resources;
+use crate::slot::{Artifact, Value};
 
 /// A step's view of the run: its inputs, its output slots, the run's
 /// resources, and notes for its record.
