@@ -358,12 +358,42 @@ fn json_and_trace_describe_the_run() -> flowyml::Result<()> {
     let trace: serde_json::Value =
         serde_json::from_str(&result.chrome_trace()).expect("valid JSON");
     let events = trace["traceEvents"].as_array().expect("events");
-    assert_eq!(events.len(), 2);
+    let spans: Vec<_> = events.iter().filter(|e| e["ph"] == "X").collect();
+    assert_eq!(spans.len(), 2);
+    assert!(spans.iter().all(|e| e["dur"].as_u64() >= Some(1)));
+    // Lanes are named, the process is this one, and every id is exact in
+    // JSON (no `usize::MAX` for a step outside the pool).
+    let names: Vec<&str> = events
+        .iter()
+        .filter(|e| e["name"] == "thread_name")
+        .filter_map(|e| e["args"]["name"].as_str())
+        .collect();
+    assert!(names.iter().all(|n| n.starts_with("worker ")), "{names:?}");
+    assert!(events.iter().all(|e| e["pid"] == std::process::id()));
     assert!(
         events
             .iter()
-            .all(|e| e["ph"] == "X" && e["dur"].as_u64() >= Some(1))
+            .all(|e| e["tid"].as_u64().is_some_and(|t| t < 1 << 53))
     );
+    assert_eq!(
+        json["schema_version"],
+        flowyml::pipeline::JSON_SCHEMA_VERSION
+    );
+    assert!(
+        json["started_at"]
+            .as_str()
+            .is_some_and(|t| t.ends_with('Z'))
+    );
+    let artifacts = json["artifacts"].as_array().expect("artifacts");
+    let mean = artifacts
+        .iter()
+        .find(|a| a["name"] == "mean")
+        .expect("mean");
+    assert_eq!(
+        (mean["type"].as_str(), mean["producer"].as_str()),
+        (Some("f64"), Some("describe"))
+    );
+    assert_eq!(mean["fingerprint"].as_str().map(str::len), Some(64));
     assert!(result.summary().contains("describe"));
     Ok(())
 }

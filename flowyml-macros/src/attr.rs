@@ -22,6 +22,8 @@ pub enum Kind {
     StrList,
     /// A path: `fallback = add_one_cpu`.
     Path,
+    /// An integer: `retries = 3`.
+    Int,
 }
 
 /// A key's value, as parsed.
@@ -34,6 +36,8 @@ pub enum Value {
     StrList(Span, Vec<LitStr>),
     /// A path.
     Path(syn::Path),
+    /// An integer.
+    Int(syn::LitInt),
 }
 
 /// The parsed arguments of one attribute: every known key given once.
@@ -87,6 +91,7 @@ impl Args {
                     let list = Punctuated::<LitStr, Token![,]>::parse_terminated(&content)?;
                     Value::StrList(brackets.span.join(), list.into_iter().collect())
                 }
+                Kind::Int => Value::Int(meta.value()?.parse()?),
                 Kind::Path => {
                     let value = meta.value()?;
                     // `crate = "path"` as in serde and tokio, or a bare path.
@@ -149,11 +154,55 @@ impl Args {
         }
     }
 
+    /// Integer `key`.
+    pub fn int(&self, key: &str) -> Option<&syn::LitInt> {
+        match self.get(key) {
+            Some(Value::Int(i)) => Some(i),
+            _ => None,
+        }
+    }
+
     /// Path `key`.
     pub fn path(&self, key: &str) -> Option<&syn::Path> {
         match self.get(key) {
             Some(Value::Path(p)) => Some(p),
             _ => None,
         }
+    }
+}
+
+/// A duration as attributes write it, `200ms`, `30s`, `1.5s`, `2m`, `1h`,
+/// `500us`, in nanoseconds; `None` if it is not one.
+pub fn duration_ns(text: &str) -> Option<u64> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let number: f64 = number.parse().ok()?;
+    let scale = match unit.trim() {
+        "ns" => 1.0,
+        "us" | "µs" => 1e3,
+        "ms" => 1e6,
+        "s" => 1e9,
+        "m" | "min" => 60e9,
+        "h" => 3600e9,
+        _ => return None,
+    };
+    let ns = number * scale;
+    (ns.is_finite() && ns >= 0.0 && ns < u64::MAX as f64).then_some(ns as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::duration_ns;
+
+    #[test]
+    fn durations_read_as_written() {
+        assert_eq!(duration_ns("200ms"), Some(200_000_000));
+        assert_eq!(duration_ns("1.5s"), Some(1_500_000_000));
+        assert_eq!(duration_ns("2m"), Some(120_000_000_000));
+        assert_eq!(duration_ns("30 sec"), None);
+        assert_eq!(duration_ns("fast"), None);
     }
 }

@@ -20,7 +20,7 @@ use std::any::Any;
 use std::fmt;
 use std::sync::Arc;
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::incremental::fingerprint::Fingerprint;
 
 pub use crate::slot::Artifact;
@@ -29,28 +29,75 @@ pub use crate::slot::Artifact;
 /// as Arrow IPC). Its content fingerprint is the hash of its encoding, so
 /// the encoding must be deterministic.
 pub trait ArtifactCodec: Any + Send + Sync + Sized {
+    /// The file extension of [`encode`](Self::encode)'s bytes, for files
+    /// written outside the cache (`run --output-dir`).
+    const EXTENSION: &'static str = "bin";
+
     /// The value as bytes that [`decode`](Self::decode) reads back.
     ///
     /// # Errors
     /// If the value cannot be encoded.
     fn encode(&self) -> Result<Vec<u8>>;
+
     /// The value encoded by [`encode`](Self::encode).
     ///
     /// # Errors
     /// If the bytes are not a valid encoding.
     fn decode(bytes: &[u8]) -> Result<Self>;
+
+    /// The value a user gave on the command line (`run --input`), as JSON
+    /// (a frame takes the path of a file to read).
+    ///
+    /// # Errors
+    /// If the value does not describe one; by default, always.
+    fn from_input(input: &serde_json::Value) -> Result<Self> {
+        let _ = input;
+        Err(Error::Usage(format!(
+            "a `{}` cannot be given on the command line",
+            std::any::type_name::<Self>()
+        )))
+    }
+
+    /// The value as text for a person (`run --output`; a frame prints as
+    /// CSV); `None` if it has no text form.
+    fn to_text(&self) -> Option<String> {
+        None
+    }
 }
 
 type HashFn = fn(&(dyn Any + Send + Sync)) -> Option<Result<Fingerprint>>;
 type EncodeFn = fn(&(dyn Any + Send + Sync)) -> Option<Result<Vec<u8>>>;
 type DecodeFn = fn(&[u8]) -> Result<Artifact>;
+type ToJsonFn = fn(&(dyn Any + Send + Sync)) -> Option<Result<serde_json::Value>>;
+type FromJsonFn = fn(&str) -> Result<Artifact>;
+type ToTextFn = fn(&(dyn Any + Send + Sync)) -> Option<String>;
 
-/// What flowyml can do with one artifact type.
+/// What flowyml can do with one artifact type: hash it, store it, read it
+/// from the command line, show it. `#[step]` finds each artifact's codec at
+/// compile time (see [`probe`]).
 #[derive(Clone, Copy)]
 pub struct Codec {
     hash: Option<HashFn>,
     encode: Option<EncodeFn>,
     decode: Option<DecodeFn>,
+    to_json: Option<ToJsonFn>,
+    from_json: Option<FromJsonFn>,
+    to_text: Option<ToTextFn>,
+    extension: &'static str,
+}
+
+/// What a codec can do with its type, as `plan --json` names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum CodecKind {
+    /// Encoded and decoded: stored on disk, and can cross a process.
+    Persistent,
+    /// Encoded (so hashed by content) but not decoded.
+    EncodeOnly,
+    /// Hashed by content, neither encoded nor decoded.
+    HashOnly,
+    /// Neither: no content hash, kept in memory.
+    Opaque,
 }
 
 /// An artifact's content fingerprint, with its encoding when the type can
@@ -70,15 +117,26 @@ impl Codec {
             hash: None,
             encode: None,
             decode: None,
+            to_json: None,
+            from_json: None,
+            to_text: None,
+            extension: "bin",
         }
     }
 
     /// The codec of a type that brings its own [`ArtifactCodec`].
     pub fn of_artifact<T: ArtifactCodec>() -> Self {
         Codec {
-            hash: None,
             encode: Some(|v| v.downcast_ref::<T>().map(T::encode)),
             decode: Some(|b| T::decode(b).map(|v| Arc::new(v) as Artifact)),
+            from_json: Some(|text| {
+                let json: serde_json::Value = serde_json::from_str(text)
+                    .unwrap_or_else(|_| serde_json::Value::String(text.to_owned()));
+                T::from_input(&json).map(|v| Arc::new(v) as Artifact)
+            }),
+            to_text: Some(|v| v.downcast_ref::<T>().and_then(T::to_text)),
+            extension: T::EXTENSION,
+            ..Self::opaque()
         }
     }
 
@@ -91,17 +149,33 @@ impl Codec {
             decode: Some(|b| {
                 crate::incremental::codec::decode::<T>(b).map(|v| Arc::new(v) as Artifact)
             }),
+            from_json: Some(|text| {
+                serde_json::from_str::<T>(text)
+                    .map(|v| Arc::new(v) as Artifact)
+                    .map_err(|e| Error::Decode {
+                        type_name: std::any::type_name::<T>(),
+                        message: e.to_string(),
+                    })
+            }),
             ..Self::of_serialize::<T>()
         }
     }
 
     /// The codec of a type that serialises but does not deserialise: it is
-    /// hashed through its encoding, and not stored.
+    /// hashed through its encoding, shown as JSON, and not stored.
     pub fn of_serialize<T: serde::Serialize + Any + Send + Sync>() -> Self {
         Codec {
-            hash: None,
             encode: Some(|v| v.downcast_ref::<T>().map(crate::incremental::codec::encode)),
-            decode: None,
+            to_json: Some(|v| {
+                v.downcast_ref::<T>().map(|v| {
+                    serde_json::to_value(v).map_err(|e| Error::Encode {
+                        type_name: std::any::type_name::<T>(),
+                        message: e.to_string(),
+                    })
+                })
+            }),
+            extension: "json",
+            ..Self::opaque()
         }
     }
 
@@ -115,8 +189,7 @@ impl Codec {
                     Ok(Fingerprint::from_bytes(*h.0.finalize().as_bytes()))
                 })
             }),
-            encode: None,
-            decode: None,
+            ..Self::opaque()
         }
     }
 
@@ -142,9 +215,39 @@ impl Codec {
         })
     }
 
+    /// The encoding of `value`, for types that can be stored.
+    pub fn encode(&self, value: &(dyn Any + Send + Sync)) -> Option<Result<Vec<u8>>> {
+        self.decode.and(self.encode).and_then(|e| e(value))
+    }
+
     /// Decodes bytes written for this type.
     pub fn decode(&self, bytes: &[u8]) -> Option<Result<Artifact>> {
         self.decode.map(|d| d(bytes))
+    }
+
+    /// `value` as JSON, for types that serialise.
+    pub fn to_json(&self, value: &(dyn Any + Send + Sync)) -> Option<Result<serde_json::Value>> {
+        self.to_json.and_then(|f| f(value))
+    }
+
+    /// `value` as text for a person, for types that have a text form
+    /// (frames, as CSV).
+    pub fn to_text(&self, value: &(dyn Any + Send + Sync)) -> Option<String> {
+        self.to_text.and_then(|f| f(value))
+    }
+
+    /// The value a user gave as JSON text, for types that can be read so
+    /// (a frame's JSON is the path of its file; a bare path is taken as
+    /// one too).
+    pub fn from_json(&self, text: &str) -> Option<Result<Artifact>> {
+        self.from_json.map(|f| f(text))
+    }
+
+    /// The file extension of [`encode`](Self::encode)'s bytes outside the
+    /// cache: `json` for serde types (written as JSON there), the type's
+    /// own otherwise.
+    pub fn extension(&self) -> &'static str {
+        self.extension
     }
 
     /// Whether the type can be stored on disk.
@@ -156,16 +259,25 @@ impl Codec {
     pub fn is_hashable(&self) -> bool {
         self.hash.is_some() || self.encode.is_some()
     }
+
+    /// What the codec can do.
+    pub fn kind(&self) -> CodecKind {
+        match (
+            self.is_persistent(),
+            self.encode.is_some(),
+            self.hash.is_some(),
+        ) {
+            (true, _, _) => CodecKind::Persistent,
+            (false, true, _) => CodecKind::EncodeOnly,
+            (false, false, true) => CodecKind::HashOnly,
+            (false, false, false) => CodecKind::Opaque,
+        }
+    }
 }
 
 impl fmt::Debug for Codec {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let kind = match (self.is_persistent(), self.is_hashable()) {
-            (true, _) => "persistent",
-            (false, true) => "hashable",
-            (false, false) => "opaque",
-        };
-        write!(f, "Codec({kind})")
+        write!(f, "Codec({:?})", self.kind())
     }
 }
 
@@ -183,7 +295,7 @@ impl std::hash::Hasher for Blake3Hasher {
     }
 }
 
-/// Autoref specialisation: `(&&&Probe::<T>::new()).__flowyml_codec()`
+/// Autoref specialisation: `(&&&&Probe::<T>::new()).__flowyml_codec()`
 /// picks the most capable codec `T` supports.
 #[doc(hidden)]
 pub mod probe {

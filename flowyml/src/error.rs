@@ -3,19 +3,24 @@
 //! Every variant names the thing at fault (the task, the step, the artifact,
 //! the column) so that a failure can be traced without a debugger.
 //!
-//! This module is the ground floor: it names nothing above it. A failed
-//! pipeline run is still an `Err(`[`Error::StepFailed`]`)` carrying the
-//! whole [`PipelineResult`], so the result's data is defined below this
-//! module (in `record`); the accessors that fail with an [`Error`] are
-//! implemented on it in [`pipeline`](mod@crate::pipeline). The other way to cut
-//! the circle, an error generic over what it carries, would put a type
-//! parameter on every `Result` of the crate.
+//! This module is near the ground floor: it names nothing above it. A
+//! failed pipeline run is still an `Err(`[`Error::StepFailed`]`)` carrying
+//! the whole [`PipelineResult`](crate::PipelineResult), as a [`FailedRun`]
+//! that dereferences to it: the error holds the result without naming its
+//! type, which lives above, in [`pipeline`](mod@crate::pipeline), with its
+//! artifacts, codecs and fingerprints. The other ways to cut the circle
+//! were worse: an error generic over what it carries puts a type
+//! parameter on every `Result` of the crate, and a result kept below the
+//! error could hold nothing that can fail.
 
+use std::any::Any;
 use std::fmt;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use crate::record::PipelineResult;
+/// A failed run's [`PipelineResult`](crate::PipelineResult), which it
+/// dereferences to: `result.step("load")`, `result.summary()`.
+pub struct FailedRun(pub(crate) Box<dyn Any + Send + Sync>);
 
 /// `Result` with flowyml's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -207,7 +212,36 @@ pub enum Error {
         #[source]
         source: Arc<dyn std::error::Error + Send + Sync>,
         /// Everything the run did.
-        result: Box<PipelineResult>,
+        result: FailedRun,
+    },
+
+    /// A step ran past its time limit ([`StepSpec::timeout`](crate::step::StepSpec::timeout)),
+    /// or the whole run past the pipeline's
+    /// ([`Pipeline::timeout`](crate::Pipeline::timeout)); the result says
+    /// what ran.
+    #[error("pipeline `{pipeline}`: {} timed out after {limit:?}", .step.as_ref().map_or_else(|| "the run".to_owned(), |s| format!("step `{s}`")))]
+    TimedOut {
+        /// The pipeline's name.
+        pipeline: String,
+        /// The step, or `None` for the whole run.
+        step: Option<String>,
+        /// The limit it ran past.
+        limit: std::time::Duration,
+        /// Everything the run did.
+        result: FailedRun,
+    },
+
+    /// The run was cancelled (Ctrl-C, a
+    /// [`Canceller`](crate::pipeline::Canceller)): it started no step after
+    /// that, and let the running ones finish.
+    #[error(
+        "pipeline `{pipeline}` was interrupted: no step started after that; the result says which finished"
+    )]
+    Interrupted {
+        /// The pipeline's name.
+        pipeline: String,
+        /// What the run did before it stopped.
+        result: FailedRun,
     },
 
     /// No artifact has this name.
@@ -250,6 +284,28 @@ pub enum Error {
         step: String,
         /// A suggestion, if a name is close.
         hint: String,
+    },
+
+    /// A pipeline was given an input it does not read, with the closest
+    /// name if one is close.
+    #[error("pipeline `{pipeline}` has no input `{name}`{hint}")]
+    UnknownInput {
+        /// The pipeline's name.
+        pipeline: String,
+        /// The input given.
+        name: String,
+        /// A suggestion, if a name is close; else the inputs it reads.
+        hint: String,
+    },
+
+    /// A value given for a run-time input from outside the program (the
+    /// command line, another process) cannot be read as its type.
+    #[error("input `{input}`: {message}")]
+    Input {
+        /// The input.
+        input: String,
+        /// What is wrong, with the expected type.
+        message: String,
     },
 
     /// No registered pipeline has this name.

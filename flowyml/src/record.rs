@@ -1,22 +1,16 @@
-//! What a run produced: every artifact, and for each step its status,
-//! timing and worker.
-//!
-//! These are plain data, below [`error`](crate::error) (a failed run's
-//! error carries its [`PipelineResult`]); the typed accessor
-//! [`PipelineResult::get`], which fails with an [`Error`](crate::Error),
-//! is implemented in `pipeline/result.rs`.
+//! What a run records of its steps and artifacts, as plain data: the
+//! status of a step and why it ran, its raw record, the names of steps and
+//! artifacts kept once. [`PipelineResult`](crate::PipelineResult) is made
+//! of these; they sit below [`error`](crate::error), which names a step's
+//! status.
 
 use std::borrow::Cow;
 use std::fmt;
 use std::hash::BuildHasher;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
-use std::time::Duration;
 
 use serde::Serialize;
-
-pub use crate::slot::Artifact;
-use crate::slot::Value;
 
 /// What happened to a step in a run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -28,6 +22,8 @@ pub enum StepStatus {
     Cached,
     /// It returned an error or panicked.
     Failed,
+    /// It ran past its time limit; its thread was abandoned.
+    TimedOut,
     /// It did not run: an input's producer failed, or the run stopped.
     Skipped,
 }
@@ -38,6 +34,7 @@ impl fmt::Display for StepStatus {
             StepStatus::Ran => "ran",
             StepStatus::Cached => "cached",
             StepStatus::Failed => "failed",
+            StepStatus::TimedOut => "timed out",
             StepStatus::Skipped => "skipped",
         })
     }
@@ -71,34 +68,6 @@ impl fmt::Display for RerunReason {
     }
 }
 
-/// One step of a run: a view into its [`PipelineResult`].
-#[derive(Debug, Clone, Copy, Serialize)]
-pub struct StepRecord<'r> {
-    /// The step's name.
-    pub name: &'r str,
-    /// What happened to it.
-    pub status: StepStatus,
-    /// Its error message, if it failed.
-    pub error: Option<&'r str>,
-    /// Why it ran, where a cache could have served it.
-    pub reason: Option<RerunReason>,
-    /// When it started, from the start of the run.
-    #[serde(serialize_with = "micros")]
-    pub start: Duration,
-    /// How long it took.
-    #[serde(serialize_with = "micros")]
-    pub duration: Duration,
-    /// The worker (thread index in the executor's pool) that ran it.
-    pub worker: Option<usize>,
-    /// Notes from the run (e.g. an output kept in memory only).
-    #[serde(skip_serializing_if = "<[_]>::is_empty")]
-    pub notes: &'r [String],
-}
-
-fn micros<S: serde::Serializer>(d: &Duration, s: S) -> std::result::Result<S::Ok, S::Error> {
-    s.serialize_u64(u64::try_from(d.as_micros()).unwrap_or(u64::MAX))
-}
-
 /// What a run records of every step, in 24 bytes: plain atomics written
 /// once by the step's worker while the run goes (cheaper than a `OnceLock`
 /// per step, which costs a `Once` initialisation), and read by the result
@@ -125,16 +94,20 @@ impl Clone for RawRecord {
 }
 
 impl RawRecord {
-    /// The state of a step that ended with `status` on `worker`.
+    /// The state of a step that ended with `status` on `worker` after
+    /// `attempts` attempts: the status's code in the low byte, the worker
+    /// index plus one in the next 32 bits, the attempts above.
     #[inline]
-    pub fn state(status: StepStatus, worker: Option<usize>) -> u64 {
+    pub fn state(status: StepStatus, worker: Option<usize>, attempts: u32) -> u64 {
         let code = match status {
             StepStatus::Skipped => 0,
             StepStatus::Ran => 1,
             StepStatus::Cached => 2,
             StepStatus::Failed => 3,
+            StepStatus::TimedOut => 4,
         };
-        code | (worker.map_or(0, |w| w as u64 + 1) << 8)
+        let worker = worker.map_or(0, |w| (w as u64 + 1) & 0xffff_ffff);
+        code | (worker << 8) | (u64::from(attempts.min(0xff_ffff)) << 40)
     }
 
     /// The step's status. (The run's workers have joined before any
@@ -144,15 +117,20 @@ impl RawRecord {
             1 => StepStatus::Ran,
             2 => StepStatus::Cached,
             3 => StepStatus::Failed,
+            4 => StepStatus::TimedOut,
             _ => StepStatus::Skipped,
         }
     }
 
-    fn worker(&self) -> Option<usize> {
-        match self.state.load(Ordering::Relaxed) >> 8 {
+    pub(crate) fn worker(&self) -> Option<usize> {
+        match (self.state.load(Ordering::Relaxed) >> 8) & 0xffff_ffff {
             0 => None,
             w => usize::try_from(w - 1).ok(),
         }
+    }
+
+    pub(crate) fn attempts(&self) -> u32 {
+        (self.state.load(Ordering::Relaxed) >> 40) as u32
     }
 }
 
@@ -318,228 +296,6 @@ impl ArtifactIndex {
 impl fmt::Debug for ArtifactIndex {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_list().entries(self.names()).finish()
-    }
-}
-
-/// The outcome of [`Pipeline::run`](crate::Pipeline::run): every artifact,
-/// typed, and a record per step.
-#[derive(Clone)]
-pub struct PipelineResult {
-    /// The pipeline's name.
-    pub pipeline: String,
-    /// The executor's worker count.
-    pub workers: usize,
-    /// Wall time of the run.
-    pub duration: Duration,
-    /// Each step's record, in the order the steps were added.
-    pub(crate) records: Vec<RawRecord>,
-    /// When the run started, in [`clock`] ticks.
-    pub(crate) origin: u64,
-    /// The steps that have details, by step, sorted.
-    pub(crate) details: Vec<(u32, Details)>,
-    /// The steps' names (shared with the pipeline's plan).
-    pub(crate) step_names: Arc<Names>,
-    /// Each slot's artifact, where it was produced: the run's own slots,
-    /// kept as they are.
-    pub(crate) artifacts: Vec<OnceLock<Value>>,
-    /// Names and types of the slots (shared with the pipeline's plan).
-    pub(crate) index: Arc<ArtifactIndex>,
-    /// The producing step of each slot (`u32::MAX` for a run-time input).
-    pub(crate) producers: Arc<[u32]>,
-}
-
-impl PipelineResult {
-    /// The artifact `name`, shared; `None` if the pipeline has no such
-    /// artifact or the run did not produce it. (See [`get`](Self::get) for
-    /// a typed reference.)
-    pub fn artifact(&self, name: &str) -> Option<Artifact> {
-        self.index
-            .slot(name)
-            .and_then(|slot| self.artifacts[slot].get())
-            .map(Value::to_artifact)
-    }
-
-    /// The names of the pipeline's artifacts (run-time inputs first, then
-    /// each step's outputs, in the order the steps were added).
-    pub fn artifact_names(&self) -> impl Iterator<Item = &str> {
-        self.index.names()
-    }
-
-    /// Step `i`'s record (in the order the steps were added).
-    pub(crate) fn record(&self, i: usize) -> StepRecord<'_> {
-        let raw = &self.records[i];
-        let details = self
-            .details
-            .binary_search_by_key(&(i as u32), |(s, _)| *s)
-            .ok()
-            .map(|k| &self.details[k].1);
-        StepRecord {
-            name: self.step_names.get(i),
-            status: raw.status(),
-            error: details.and_then(|d| d.error.as_ref().map(|(text, _)| text.as_str())),
-            reason: details.and_then(|d| d.reason),
-            start: {
-                let start = raw.start.load(Ordering::Relaxed);
-                Duration::from_nanos(clock().delta_as_nanos(self.origin, start))
-            },
-            duration: Duration::from_nanos(clock().delta_as_nanos(
-                raw.start.load(Ordering::Relaxed),
-                raw.end.load(Ordering::Relaxed),
-            )),
-            worker: raw.worker(),
-            notes: details.map_or(&[], |d| &d.notes),
-        }
-    }
-
-    /// The step's own error, if it failed: what it returned (or a panic's
-    /// message), for `downcast_ref`.
-    pub(crate) fn cause(&self, i: usize) -> Option<&Arc<dyn std::error::Error + Send + Sync>> {
-        let k = self
-            .details
-            .binary_search_by_key(&(i as u32), |(s, _)| *s)
-            .ok()?;
-        self.details[k].1.error.as_ref().map(|(_, e)| e)
-    }
-
-    /// Every step's record, in the order the steps were added.
-    pub fn steps(&self) -> impl ExactSizeIterator<Item = StepRecord<'_>> + DoubleEndedIterator {
-        (0..self.records.len()).map(|i| self.record(i))
-    }
-
-    /// The record of step `name`.
-    pub fn step(&self, name: &str) -> Option<StepRecord<'_>> {
-        self.step_names.find(name).map(|i| self.record(i))
-    }
-
-    /// Names of the steps with `status`.
-    pub fn steps_with(&self, status: StepStatus) -> Vec<&str> {
-        self.records
-            .iter()
-            .enumerate()
-            .filter(|(_, r)| r.status() == status)
-            .map(|(i, _)| self.step_names.get(i))
-            .collect()
-    }
-
-    /// Whether every step ran or was cached.
-    pub fn succeeded(&self) -> bool {
-        self.records
-            .iter()
-            .all(|r| matches!(r.status(), StepStatus::Ran | StepStatus::Cached))
-    }
-
-    /// A table of the steps: status, start, duration, worker, and why each
-    /// ran or what it noted; the first thing to read before optimizing.
-    pub fn summary(&self) -> String {
-        self.to_string()
-    }
-
-    /// The run as JSON (what `run --json` prints).
-    pub fn to_json(&self) -> serde_json::Value {
-        serde_json::to_value(self).expect("a result serialises")
-    }
-
-    /// The run as Chrome trace JSON: open it in `chrome://tracing` or
-    /// ui.perfetto.dev to see one lane per worker.
-    pub fn chrome_trace(&self) -> String {
-        #[derive(Serialize)]
-        struct Event<'a> {
-            name: &'a str,
-            cat: &'a str,
-            ph: &'a str,
-            ts: u128,
-            dur: u128,
-            pid: u32,
-            tid: usize,
-            args: serde_json::Value,
-        }
-        let events: Vec<Event<'_>> = self
-            .steps()
-            .filter(|s| s.status != StepStatus::Skipped)
-            .map(|s| Event {
-                name: s.name,
-                cat: "step",
-                ph: "X",
-                ts: s.start.as_micros(),
-                dur: s.duration.as_micros().max(1),
-                pid: 1,
-                tid: s.worker.unwrap_or(usize::MAX),
-                args: serde_json::json!({ "status": s.status, "error": s.error, "reason": s.reason }),
-            })
-            .collect();
-        serde_json::json!({ "traceEvents": events, "displayTimeUnit": "ms", "otherData": { "pipeline": self.pipeline } })
-            .to_string()
-    }
-}
-
-impl Serialize for PipelineResult {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
-        use serde::ser::SerializeStruct;
-        struct Steps<'a>(&'a PipelineResult);
-        impl Serialize for Steps<'_> {
-            fn serialize<S: serde::Serializer>(
-                &self,
-                s: S,
-            ) -> std::result::Result<S::Ok, S::Error> {
-                s.collect_seq(self.0.steps())
-            }
-        }
-        let mut out = s.serialize_struct("PipelineResult", 4)?;
-        out.serialize_field("pipeline", &self.pipeline)?;
-        out.serialize_field("workers", &self.workers)?;
-        out.serialize_field(
-            "duration",
-            &u64::try_from(self.duration.as_micros()).unwrap_or(u64::MAX),
-        )?;
-        out.serialize_field("steps", &Steps(self))?;
-        out.end()
-    }
-}
-
-impl fmt::Debug for PipelineResult {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("PipelineResult")
-            .field("pipeline", &self.pipeline)
-            .field("duration", &self.duration)
-            .field("steps", &self.steps().collect::<Vec<_>>())
-            .finish_non_exhaustive()
-    }
-}
-
-impl fmt::Display for PipelineResult {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let width = self.steps().map(|s| s.name.len()).max().unwrap_or(4).max(4);
-        writeln!(
-            f,
-            "pipeline `{}`: {} steps in {:.3?} on {} workers",
-            self.pipeline,
-            self.records.len(),
-            self.duration,
-            self.workers
-        )?;
-        writeln!(
-            f,
-            "{:<width$}  {:<8}  {:>10}  {:>10}  {:>6}  note",
-            "step", "status", "start", "duration", "worker"
-        )?;
-        for s in self.steps() {
-            let worker = s.worker.map_or_else(|| "-".to_owned(), |w| w.to_string());
-            let note = match (s.error, &s.reason) {
-                (Some(e), _) => e.to_owned(),
-                (None, Some(r)) => r.to_string(),
-                (None, None) => s.notes.join("; "),
-            };
-            writeln!(
-                f,
-                "{:<width$}  {:<8}  {:>10.2?}  {:>10.2?}  {:>6}  {note}",
-                s.name,
-                s.status.to_string(),
-                s.start,
-                s.duration,
-                worker
-            )?;
-        }
-        Ok(())
     }
 }
 

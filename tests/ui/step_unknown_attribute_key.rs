@@ -1,6 +1,6 @@
 use flowyml::step;
 
-#[step(outputs = ["clean"], retries = 3)]
+#[step(outputs = ["clean"], workers = 3)]
 fn clean(raw: &Vec<f64>) -> Vec<f64> {
     raw.clone()
 }

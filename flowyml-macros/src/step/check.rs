@@ -20,6 +20,29 @@ pub fn check(step: &Parsed, cx: &Ctxt) {
     outputs_match_the_returned_values(step, cx);
     outputs_are_distinct(step, cx);
     fallback_is_for_a_gpu_step(step, cx);
+    retries_are_a_count(step, cx);
+    durations_are_durations(step, cx);
+}
+
+fn retries_are_a_count(step: &Parsed, cx: &Ctxt) {
+    if let Some(n) = step.args.int("retries")
+        && n.base10_parse::<u32>().is_err()
+    {
+        cx.error_at(n, "`retries` is how many times to retry a failed step: a whole number such as `retries = 3`");
+    }
+}
+
+fn durations_are_durations(step: &Parsed, cx: &Ctxt) {
+    for key in ["backoff", "timeout"] {
+        if let Some(lit) = step.args.str(key)
+            && crate::attr::duration_ns(&lit.value()).is_none()
+        {
+            cx.error_at(
+                lit,
+                format!("`{key} = \"{}\"` is not a duration: write it as `200ms`, `30s`, `1.5s` or `2m`", lit.value()),
+            );
+        }
+    }
 }
 
 fn not_async(step: &Parsed, cx: &Ctxt) {

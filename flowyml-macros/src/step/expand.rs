@@ -71,6 +71,15 @@ pub fn expand(model: &StepModel) -> TokenStream {
         quote!(#p::Cow::Borrowed(&[]))
     };
     let watch = &model.watch;
+    let retries = match model.retries {
+        Some(n) => quote!(::core::option::Option::Some(#n)),
+        None => quote!(::core::option::Option::None),
+    };
+    let nanos = |d: Option<u64>| match d {
+        Some(ns) => quote!(::core::option::Option::Some(::core::time::Duration::from_nanos(#ns))),
+        None => quote!(::core::option::Option::None),
+    };
+    let (backoff, timeout) = (nanos(model.backoff_ns), nanos(model.timeout_ns));
 
     // Arguments in parameter order: artifacts from the context, the GPU
     // context from the run's resources.
@@ -139,10 +148,11 @@ pub fn expand(model: &StepModel) -> TokenStream {
             }
         }
     };
-    let codecs = model.outputs.iter().map(|o| {
-        let ty = &o.ty;
-        quote!((&&&#p::probe::Probe::<#ty>::new()).__flowyml_codec())
-    });
+    // Four borrows: the probe's impls are on `&&&Probe` (own codec) down
+    // to `Probe` (opaque), and method lookup tries the most borrowed first.
+    let probe = |ty: &syn::Type| quote!((&&&&#p::probe::Probe::<#ty>::new()).__flowyml_codec());
+    let codecs = model.outputs.iter().map(|o| probe(&o.ty));
+    let input_codecs = model.inputs.iter().map(|i| probe(&i.ty));
 
     quote! {
         // `&Vec<T>` is the natural parameter for a `Vec<T>` artifact.
@@ -159,6 +169,9 @@ pub fn expand(model: &StepModel) -> TokenStream {
                 code_fingerprint: [#(#fingerprint),*],
                 resources: #resources,
                 watch: #p::Cow::Borrowed(&[#(#watch),*]),
+                retries: #retries,
+                backoff: #backoff,
+                timeout: #timeout,
             };
 
             struct __FlowymlStep;
@@ -182,6 +195,12 @@ pub fn expand(model: &StepModel) -> TokenStream {
                     #[allow(unused_imports)]
                     use #p::probe::{ViaArtifactCodec as _, ViaHash as _, ViaOpaque as _, ViaSerde as _};
                     ::std::vec![#(#codecs),*]
+                }
+
+                fn input_codecs(&self) -> ::std::vec::Vec<#p::Codec> {
+                    #[allow(unused_imports)]
+                    use #p::probe::{ViaArtifactCodec as _, ViaHash as _, ViaOpaque as _, ViaSerde as _};
+                    ::std::vec![#(#input_codecs),*]
                 }
             }
 

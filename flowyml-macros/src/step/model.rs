@@ -29,6 +29,11 @@ pub struct StepModel {
     pub fallback: Option<syn::Path>,
     /// Files the step reads, fingerprinted for incremental reruns.
     pub watch: Vec<LitStr>,
+    /// Retries after a failure (`retries = n`).
+    pub retries: Option<u32>,
+    /// The first retry's wait and each attempt's limit, in nanoseconds.
+    pub backoff_ns: Option<u64>,
+    pub timeout_ns: Option<u64>,
     /// A hash of the function's tokens.
     pub fingerprint: [u8; 32],
 }
@@ -114,6 +119,15 @@ impl From<Parsed> for StepModel {
                 .args
                 .str_list("watch")
                 .map_or_else(Vec::new, |(_, l)| l.to_vec()),
+            retries: step.args.int("retries").and_then(|n| n.base10_parse().ok()),
+            backoff_ns: step
+                .args
+                .str("backoff")
+                .and_then(|d| crate::attr::duration_ns(&d.value())),
+            timeout_ns: step
+                .args
+                .str("timeout")
+                .and_then(|d| crate::attr::duration_ns(&d.value())),
             func: step.func,
         }
     }

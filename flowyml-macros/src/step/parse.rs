@@ -17,6 +17,9 @@ pub const KEYS: &[(&str, Kind)] = &[
     ("gpu", Kind::Flag),
     ("fallback", Kind::Path),
     ("watch", Kind::StrList),
+    ("retries", Kind::Int),
+    ("backoff", Kind::Str),
+    ("timeout", Kind::Str),
     ("crate", Kind::Path),
 ];
 

@@ -206,12 +206,45 @@ impl ExactSizeIterator for FrameBatches {}
 impl std::iter::FusedIterator for FrameBatches {}
 
 impl crate::artifact::ArtifactCodec for DataFrame {
+    const EXTENSION: &'static str = "arrow";
+
     fn encode(&self) -> Result<Vec<u8>> {
         encode_ipc(self)
     }
 
     fn decode(bytes: &[u8]) -> Result<Self> {
         decode_ipc(bytes)
+    }
+
+    /// A frame on the command line is the path of a file to read: CSV
+    /// (`.csv`) or Arrow IPC (`.arrow`, `.ipc`, `.feather`).
+    fn from_input(input: &serde_json::Value) -> Result<Self> {
+        let Some(path) = input.as_str() else {
+            return Err(Error::Usage(format!(
+                "a DataFrame is given as the path of a CSV or Arrow IPC file, not `{input}`"
+            )));
+        };
+        let extension = std::path::Path::new(path)
+            .extension()
+            .and_then(|e| e.to_str())
+            .map(str::to_ascii_lowercase);
+        match extension.as_deref() {
+            Some("csv") => read_csv(path),
+            Some("arrow" | "ipc" | "feather") => {
+                let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+                decode_ipc(&bytes)
+            }
+            _ => Err(Error::Usage(format!(
+                "`{path}`: a DataFrame is read from a `.csv` or `.arrow` file"
+            ))),
+        }
+    }
+
+    fn to_text(&self) -> Option<String> {
+        let mut out = Vec::new();
+        let mut frame = self.clone();
+        CsvWriter::new(&mut out).finish(&mut frame).ok()?;
+        String::from_utf8(out).ok()
     }
 }
 
@@ -235,7 +268,7 @@ impl crate::artifact::ArtifactCodec for DataFrame {
 pub fn optimize_step(input: &str, output: &str) -> crate::step::FnStep {
     crate::step::FnStep::builder(format!("optimize_{input}"))
         .version(concat!("optimize_dataframe ", env!("CARGO_PKG_VERSION")))
-        .input::<DataFrame>(input.to_owned())
+        .artifact_input::<DataFrame>(input.to_owned())
         .artifact_output::<DataFrame>(output.to_owned())
         .build(|ctx| {
             let frame = ctx.input::<DataFrame>(0)?;

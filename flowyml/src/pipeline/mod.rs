@@ -8,6 +8,8 @@
 //! a run's state lives in `run.rs` (`Run`), the validated plan
 //! in `plan.rs`, the step cache and its key in `step_cache.rs`.
 
+mod control;
+mod detached;
 mod graph;
 mod input;
 mod plan;
@@ -16,6 +18,7 @@ mod run;
 mod step_cache;
 
 use std::any::{Any, TypeId};
+use std::borrow::Cow;
 use std::path::Path;
 use std::sync::{Arc, OnceLock};
 
@@ -25,11 +28,14 @@ use crate::executor::ParallelExecutor;
 use crate::incremental::fingerprint::{Fingerprint, KeyBuilder};
 use crate::incremental::store::{ArtifactStore, StoreOptions};
 use crate::resource::GPU;
-use crate::step::{IntoStep, Step};
+use crate::step::{ArtifactSpec, IntoStep, Step};
+pub use input::RequiredInput;
 use input::RuntimeInput;
 use step_cache::StepCache;
 
-pub use crate::record::{PipelineResult, RerunReason, StepRecord, StepStatus};
+pub use crate::record::{RerunReason, StepStatus};
+pub use control::{Canceller, Progress};
+pub use result::{JSON_SCHEMA_VERSION, PipelineResult, StepRecord};
 
 /// A named set of steps.
 ///
@@ -61,10 +67,19 @@ pub struct Pipeline {
     steps: Vec<Arc<dyn Step>>,
     /// Each step's output codecs, found once when it is added.
     codecs: Vec<Vec<Codec>>,
+    /// Each step's input codecs, likewise.
+    input_codecs: Vec<Vec<Codec>>,
     inputs: Vec<RuntimeInput>,
     keep_going: bool,
     /// Resources not to open, by name (see [`crate::resource`]).
     disabled_resources: Vec<String>,
+    /// Retries and first backoff for steps that set none.
+    retries: u32,
+    backoff: std::time::Duration,
+    /// The longest a run may take.
+    timeout: Option<std::time::Duration>,
+    canceller: Canceller,
+    progress: Option<control::ProgressFn>,
     cache: Option<StepCache>,
     /// The validated plan, kept between runs until a step or an input is
     /// added (a rerun does no name resolution).
@@ -78,9 +93,15 @@ impl Pipeline {
             name: name.into(),
             steps: Vec::new(),
             codecs: Vec::new(),
+            input_codecs: Vec::new(),
             inputs: Vec::new(),
             keep_going: false,
             disabled_resources: Vec::new(),
+            retries: 0,
+            backoff: std::time::Duration::from_millis(200),
+            timeout: None,
+            canceller: Canceller::default(),
+            progress: None,
             cache: None,
             plan: OnceLock::new(),
         }
@@ -101,6 +122,7 @@ impl Pipeline {
     pub fn add_shared_step(&mut self, step: Arc<dyn Step>) -> &mut Self {
         self.plan = OnceLock::new();
         self.codecs.push(step.codecs());
+        self.input_codecs.push(step.input_codecs());
         self.steps.push(step);
         if let Some(cache) = &mut self.cache {
             cache.grow(self.steps.len());
@@ -158,17 +180,160 @@ impl Pipeline {
         codec: Codec,
         fixed: Option<Fingerprint>,
     ) -> &mut Self {
-        self.plan = OnceLock::new();
-        self.inputs.retain(|i| i.name != name);
-        self.inputs.push(RuntimeInput {
+        self.add_runtime_input(RuntimeInput {
             name,
             value: Arc::new(value),
             type_id: TypeId::of::<T>(),
-            type_name: std::any::type_name::<T>(),
+            type_name: Cow::Borrowed(std::any::type_name::<T>()),
             codec,
             fixed,
-        });
+        })
+    }
+
+    fn add_runtime_input(&mut self, input: RuntimeInput) -> &mut Self {
+        self.plan = OnceLock::new();
+        self.inputs.retain(|i| i.name != input.name);
+        self.inputs.push(input);
         self
+    }
+
+    /// The run-time inputs the steps need: the artifacts they read that no
+    /// step produces, each with the type and codec of its first reader.
+    pub fn required_inputs(&self) -> Vec<RequiredInput> {
+        let produced: std::collections::HashSet<&str> = self
+            .steps
+            .iter()
+            .flat_map(|s| s.spec().outputs.iter().map(|o| o.name.as_ref()))
+            .collect();
+        let mut required: Vec<RequiredInput> = Vec::new();
+        for (si, step) in self.steps.iter().enumerate() {
+            let spec = step.spec();
+            for (k, input) in spec.inputs.iter().enumerate() {
+                if produced.contains(input.name.as_ref()) {
+                    continue;
+                }
+                match required.iter_mut().find(|r| r.name == input.name) {
+                    Some(r) => r.consumers.push(spec.name.to_string()),
+                    None => required.push(RequiredInput {
+                        name: input.name.to_string(),
+                        type_name: input.type_name.to_string(),
+                        kind: self.input_codecs[si][k].kind(),
+                        given: self.inputs.iter().any(|i| i.name == input.name),
+                        consumers: vec![spec.name.to_string()],
+                    }),
+                }
+            }
+        }
+        required
+    }
+
+    /// The first step reading input `name`, with the input's spec and codec.
+    fn reader_of(&self, name: &str) -> Result<(&ArtifactSpec, Codec)> {
+        self.steps
+            .iter()
+            .enumerate()
+            .find_map(|(si, step)| {
+                let k = step.spec().inputs.iter().position(|i| i.name == name)?;
+                Some((&step.spec().inputs[k], self.input_codecs[si][k]))
+            })
+            .ok_or_else(|| {
+                let required = self.required_inputs();
+                let hint =
+                    flowyml_suggest::did_you_mean(name, required.iter().map(|r| r.name.as_str()));
+                Error::UnknownInput {
+                    pipeline: self.name.clone(),
+                    name: name.to_owned(),
+                    hint: if hint.is_empty() {
+                        let names: Vec<String> =
+                            required.iter().map(|r| format!("`{}`", r.name)).collect();
+                        if names.is_empty() {
+                            "; it reads no input".to_owned()
+                        } else {
+                            format!("; its inputs are {}", names.join(", "))
+                        }
+                    } else {
+                        hint
+                    },
+                }
+            })
+    }
+
+    /// Provides input `name` from JSON text (a frame from the path of its
+    /// file), decoded as the type its first reader declares: how the
+    /// command line gives inputs. Its fingerprint is its content's, as if
+    /// the value had been given with [`input`](Self::input).
+    ///
+    /// ```
+    /// # use flowyml::{Pipeline, step};
+    /// #[step(outputs = ["total"])]
+    /// fn total(values: &Vec<u32>) -> u32 { values.iter().sum() }
+    /// let mut p = Pipeline::new("sum");
+    /// p.add_step(total).input_json("values", "[1, 2, 3]")?;
+    /// assert_eq!(*p.run()?.get::<u32>("total")?, 6);
+    /// let err = p.input_json("values", "[1, -2]").unwrap_err().to_string();
+    /// assert!(err.starts_with("input `values`: expected `Vec<u32>`"), "{err}");
+    /// # Ok::<(), flowyml::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`Error::UnknownInput`] if no step reads `name`; [`Error::Input`] if
+    /// the reader's type cannot be read from outside the program, or the
+    /// text is not a value of it (with serde's line and column).
+    pub fn input_json(&mut self, name: &str, json: &str) -> Result<&mut Self> {
+        let (spec, codec) = self.reader_of(name)?;
+        let value = match codec.from_json(json) {
+            None => return Err(not_decodable(name, spec)),
+            Some(Err(e)) => {
+                let message = match e {
+                    Error::Decode { message, .. } => message,
+                    other => other.to_string(),
+                };
+                return Err(Error::Input {
+                    input: name.to_owned(),
+                    message: format!("expected `{}`: {message}", spec.type_name),
+                });
+            }
+            Some(Ok(value)) => value,
+        };
+        let input = RuntimeInput {
+            name: name.to_owned(),
+            value,
+            type_id: (spec.type_id)(),
+            type_name: spec.type_name.clone(),
+            codec,
+            fixed: None,
+        };
+        Ok(self.add_runtime_input(input))
+    }
+
+    /// Provides input `name` from bytes in the cache's own encoding (what
+    /// another process of this program stored or sent): how `run-step`
+    /// receives its inputs. The fingerprint is the hash of the bytes, the
+    /// same everywhere.
+    ///
+    /// # Errors
+    /// As [`input_json`](Self::input_json), for bytes that do not decode.
+    pub fn input_encoded(&mut self, name: &str, bytes: &[u8]) -> Result<&mut Self> {
+        let (spec, codec) = self.reader_of(name)?;
+        let value = match codec.decode(bytes) {
+            None => return Err(not_decodable(name, spec)),
+            Some(Err(e)) => {
+                return Err(Error::Input {
+                    input: name.to_owned(),
+                    message: format!("not an encoded `{}`: {e}", spec.type_name),
+                });
+            }
+            Some(Ok(value)) => value,
+        };
+        let input = RuntimeInput {
+            name: name.to_owned(),
+            value,
+            type_id: (spec.type_id)(),
+            type_name: spec.type_name.clone(),
+            codec,
+            fixed: Some(Fingerprint::of_bytes(bytes)),
+        };
+        Ok(self.add_runtime_input(input))
     }
 
     /// Runs without opening the per-run resource `name` (see
@@ -261,6 +426,42 @@ impl Pipeline {
         Ok(self)
     }
 
+    /// Retries each step that fails up to `retries` times (steps that set
+    /// their own, `#[step(retries = n)]`, keep theirs), waiting `backoff`
+    /// before the first retry (200 ms by default) and twice as long, with
+    /// jitter, before each next. Every attempt's error is in the step's
+    /// record; a step that fails every attempt fails as it would have.
+    pub fn retries(&mut self, retries: u32, backoff: std::time::Duration) -> &mut Self {
+        self.retries = retries;
+        self.backoff = backoff;
+        self
+    }
+
+    /// Bounds each run to `limit`: past it, no step starts, running steps
+    /// see [`StepContext::is_cancelled`](crate::step::StepContext::is_cancelled),
+    /// and the run fails with [`Error::TimedOut`] once they end. (A step
+    /// that never ends holds its run; give it its own time limit,
+    /// `#[step(timeout = "30s")]`, which abandons it.)
+    pub fn timeout(&mut self, limit: std::time::Duration) -> &mut Self {
+        self.timeout = Some(limit);
+        self
+    }
+
+    /// A handle that cancels this pipeline's runs from another thread.
+    pub fn canceller(&self) -> Canceller {
+        self.canceller.clone()
+    }
+
+    /// Calls `watch` as each step of a run starts and ends, on the worker
+    /// running it (keep it quick): what a progress bar draws from.
+    pub fn on_progress(
+        &mut self,
+        watch: impl Fn(Progress<'_>) + Send + Sync + 'static,
+    ) -> &mut Self {
+        self.progress = Some(std::sync::Arc::new(watch));
+        self
+    }
+
     /// Keep running independent steps after a step fails (by default the
     /// run stops starting new steps at the first failure).
     pub fn keep_going(&mut self, keep_going: bool) -> &mut Self {
@@ -285,7 +486,12 @@ impl Pipeline {
         if let Some(plan) = self.plan.get() {
             return Ok(Arc::clone(plan));
         }
-        let plan = Arc::new(plan::Plan::build(&self.name, &self.steps, &self.inputs)?);
+        let plan = Arc::new(plan::Plan::build(
+            &self.name,
+            &self.steps,
+            &self.codecs,
+            &self.inputs,
+        )?);
         Ok(Arc::clone(self.plan.get_or_init(|| plan)))
     }
 
@@ -322,6 +528,11 @@ impl Pipeline {
             keep_going: self.keep_going,
             disabled_resources: &self.disabled_resources,
             cache: self.cache.as_ref(),
+            retries: self.retries,
+            backoff: self.backoff,
+            timeout: self.timeout,
+            canceller: &self.canceller,
+            progress: self.progress.as_ref(),
         };
         let mut run = run::Run::new(definition, &plan, executor.max_workers())?;
         run.seed_inputs()?;
@@ -351,5 +562,15 @@ impl std::fmt::Debug for Pipeline {
                     .collect::<Vec<_>>(),
             )
             .finish()
+    }
+}
+
+fn not_decodable(name: &str, spec: &ArtifactSpec) -> Error {
+    Error::Input {
+        input: name.to_owned(),
+        message: format!(
+            "its readers take a `{}`, which cannot be given from outside the program: give it in code with `Pipeline::input`",
+            spec.type_name
+        ),
     }
 }

@@ -8,10 +8,10 @@
 //! consecutive slots and a plan keeps only where each step's first output
 //! is.
 
-use std::borrow::Cow;
 use std::ops::Range;
 use std::sync::Arc;
 
+use crate::artifact::Codec;
 use crate::dag::{Cycle, Dag};
 use crate::error::{Error, Problem, Result};
 use crate::record::{ArtifactIndex, Names};
@@ -26,6 +26,8 @@ pub(crate) struct Plan {
     pub artifacts: Arc<ArtifactIndex>,
     /// The producing step of each slot; [`INPUT`] for a run-time input.
     pub producers: Arc<[u32]>,
+    /// How each slot's artifact is hashed, stored and shown.
+    pub codecs: Arc<[Codec]>,
     /// The steps and what each waits for.
     pub dag: Dag,
     /// Each step's input slots, in parameter order: those of step `i` are
@@ -34,9 +36,9 @@ pub(crate) struct Plan {
     input_slots: Vec<u32>,
     /// Each step's first output slot; `output_at[steps]` is the slot count.
     output_at: Vec<u32>,
-    /// The steps that declare resources, one bit each, so that a run does
-    /// not read every step's spec to find the few that do.
-    resources: Vec<u64>,
+    /// The steps that declare resources or a time limit, one bit each, so
+    /// that a run does not read every step's spec to find the few that do.
+    special: Vec<u64>,
     /// A topological order of the steps.
     pub order: Vec<u32>,
     /// Each step's name, shared with the result of every run.
@@ -59,10 +61,10 @@ impl Plan {
         self.output_at[i] as usize..self.output_at[i + 1] as usize
     }
 
-    /// Whether step `i` declares a resource.
+    /// Whether step `i` declares a resource or a time limit.
     #[inline]
-    pub fn uses_resources(&self, i: usize) -> bool {
-        self.resources[i / 64] & (1 << (i % 64)) != 0
+    pub fn is_special(&self, i: usize) -> bool {
+        self.special[i / 64] & (1 << (i % 64)) != 0
     }
 
     /// The number of steps.
@@ -76,7 +78,12 @@ impl Plan {
     /// [`Error::InvalidPipeline`] listing every [`Problem`]: steps that are
     /// not steps, duplicate step names, artifacts produced twice, missing
     /// inputs (with a suggestion), type mismatches, cycles.
-    pub fn build(pipeline: &str, steps: &[Arc<dyn Step>], inputs: &[RuntimeInput]) -> Result<Plan> {
+    pub fn build(
+        pipeline: &str,
+        steps: &[Arc<dyn Step>],
+        step_codecs: &[Vec<Codec>],
+        inputs: &[RuntimeInput],
+    ) -> Result<Plan> {
         // Two passes over the steps, which live on the heap one by one: the
         // first names each step and its outputs, the second resolves the
         // inputs (a step may read an output of a step added after it).
@@ -86,15 +93,17 @@ impl Plan {
         let mut artifacts = ArtifactIndex::with_capacity(slot_count);
         let mut producers: Vec<u32> = Vec::with_capacity(slot_count);
         let mut type_ids = Vec::with_capacity(slot_count);
+        let mut codecs = Vec::with_capacity(slot_count);
         for input in inputs {
-            artifacts.push(&input.name, Cow::Borrowed(input.type_name));
+            artifacts.push(&input.name, input.type_name.clone());
             producers.push(INPUT);
             type_ids.push(input.type_id);
+            codecs.push(input.codec);
         }
         let producer_name =
             |p: u32| (p != INPUT).then(|| steps[p as usize].spec().name.to_string());
         let mut output_at = Vec::with_capacity(steps.len() + 1);
-        let mut resources = vec![0u64; steps.len().div_ceil(64)];
+        let mut special = vec![0u64; steps.len().div_ceil(64)];
         for (si, step) in steps.iter().enumerate() {
             problems.extend(step.problem());
             let spec = step.spec();
@@ -103,10 +112,11 @@ impl Plan {
                     step: spec.name.to_string(),
                 });
             }
-            if !spec.resources.is_empty() {
-                resources[si / 64] |= 1 << (si % 64);
+            if !spec.resources.is_empty() || spec.timeout.is_some() {
+                special[si / 64] |= 1 << (si % 64);
             }
             output_at.push(index(producers.len()));
+            codecs.extend_from_slice(&step_codecs[si]);
             for out in spec.outputs.iter() {
                 // A slot per output even when the name repeats, so that a
                 // step's outputs stay consecutive; the plan is refused then.
@@ -182,11 +192,12 @@ impl Plan {
         Ok(Plan {
             artifacts: Arc::new(artifacts),
             producers: producers.into(),
+            codecs: codecs.into(),
             dag,
             input_at,
             input_slots,
             output_at,
-            resources,
+            special,
             order,
             names: Arc::new(step_names),
         })

@@ -3,34 +3,41 @@
 //!
 //! A run is a [`dag::Visitor`]: the one DAG engine ([`dag::run`]) calls
 //! [`Run::visit`] for each step once the steps it waits for have finished,
-//! and the run executes the step (or serves it from the step cache) and
-//! writes its record.
+//! and the run executes the step (or serves it from the step cache),
+//! retries it if it fails and may, and writes its record.
 //!
 //! # Cost per step
-//! One clock read (a step continued inline on a worker starts when its
+//! One raw clock read (a step continued inline on a worker starts when its
 //! predecessor's end was read), one `catch_unwind` frame, the step's own
 //! call through its `dyn Step`, and three relaxed stores for its record.
-//! Artifacts live in `OnceLock` slots written once and shared by `Arc`;
-//! nothing is copied. Errors, rerun reasons and notes, which few steps
-//! have, go to one side table behind a mutex. After the run, the calling
-//! thread turns the records into [`StepRecord`]s without allocating per
-//! step (names are the plan's shared `Arc<str>`s).
+//! Artifacts live in `OnceLock` slots written once: shared values by
+//! `Arc`, scalars inline. Errors, rerun reasons and notes, which few steps
+//! have, go to one side table behind a mutex. Retries, time limits, the
+//! progress callback and the span per step cost a branch each when unused.
+//!
+//! # Stopping
+//! A run stops starting steps when a step fails (unless the pipeline keeps
+//! going), when its [`Canceller`](super::Canceller) is cancelled, or when
+//! its time limit passes (a watchdog thread sets the run's stop flag).
+//! Running steps finish; they can poll the flag through their context.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
-use std::time::Instant;
+use std::time::{Duration, Instant, SystemTime};
 
+use super::control::{self, Canceller, Progress, ProgressFn, Watchdog};
+use super::detached::{self, Attempt};
 use super::input::RuntimeInput;
 use super::plan::Plan;
+use super::result::PipelineResult;
 use super::step_cache::{CachedStep, Outcome, StepCache};
 use crate::artifact::Codec;
 use crate::dag::{self, Visitor};
 use crate::error::{BoxError, Error, Result, panic_message};
 use crate::incremental::fingerprint::Fingerprint;
-use crate::incremental::store::ArtifactStore;
-use crate::incremental::store::{RunId, RunStatus, StepExecution};
-use crate::record::{self, Details, PipelineResult, RawRecord, StepStatus};
+use crate::incremental::store::{ArtifactStore, RunId, RunStatus, StepExecution};
+use crate::record::{self, Details, RawRecord, StepStatus};
 use crate::resource::{ResourceGuard, ResourceProvider, Resources, RunResource};
 use crate::slot::Value;
 use crate::step::{Step, StepContext};
@@ -48,6 +55,13 @@ pub(crate) struct Definition<'p> {
     /// Resources not to open, by name.
     pub disabled_resources: &'p [String],
     pub cache: Option<&'p StepCache>,
+    /// Retries and first backoff for steps that do not set their own.
+    pub retries: u32,
+    pub backoff: Duration,
+    /// The whole run's time limit.
+    pub timeout: Option<Duration>,
+    pub canceller: &'p Canceller,
+    pub progress: Option<&'p ProgressFn>,
 }
 
 impl Definition<'_> {
@@ -65,11 +79,13 @@ pub(crate) struct Run<'p> {
     /// Every artifact slot, written once by its producer (or seeded from a
     /// run-time input).
     slots: Vec<OnceLock<Value>>,
-    /// Each slot's content fingerprint, where the pipeline has a cache
-    /// (empty otherwise).
+    /// Each slot's content fingerprint and each step's cache key, where the
+    /// pipeline has a cache (empty otherwise).
     fingerprints: Vec<OnceLock<Fingerprint>>,
-    /// The resources opened for this run.
-    resources: Resources,
+    keys: Vec<OnceLock<Fingerprint>>,
+    /// The resources opened for this run (shared with the threads of steps
+    /// that have a time limit).
+    resources: Arc<Resources>,
     /// The opened resources by name, for entering them around the steps
     /// that declare them.
     opened: Vec<(&'static str, Arc<dyn RunResource>)>,
@@ -81,13 +97,17 @@ pub(crate) struct Run<'p> {
     history: Mutex<Vec<StepExecution>>,
     /// The run's id in the store's history.
     run_id: Option<RunId>,
-    /// Set by a failed step unless the pipeline keeps going: no step
-    /// starts after it.
-    abort: AtomicBool,
-    /// When the run started, in [`clock`] ticks; records count from it.
+    /// Set when no step may start any more: a failure (unless the pipeline
+    /// keeps going), the time limit, a cancellation.
+    stop: Arc<AtomicBool>,
+    /// Whether the time limit passed.
+    timed_out: Arc<AtomicBool>,
+    /// When the run started, in [`record::clock`] ticks; records count
+    /// from it.
     origin: u64,
-    /// When the run started, for its wall time.
+    /// When the run started, for its wall time and its report.
     started: Instant,
+    started_at: SystemTime,
     /// The clock, at hand.
     clock: &'static quanta::Clock,
     /// The executor's worker count, for the result.
@@ -103,24 +123,30 @@ impl<'p> Run<'p> {
         let mut resources = Resources::default();
         let opened = open_resources(&pipeline, &mut resources);
         let slots = plan.producers.iter().map(|_| OnceLock::new()).collect();
-        let fingerprints = match pipeline.cache {
-            Some(_) => plan.producers.iter().map(|_| OnceLock::new()).collect(),
-            None => Vec::new(),
+        let (fingerprints, keys) = match pipeline.cache {
+            Some(_) => (
+                plan.producers.iter().map(|_| OnceLock::new()).collect(),
+                (0..plan.steps()).map(|_| OnceLock::new()).collect(),
+            ),
+            None => (Vec::new(), Vec::new()),
         };
         Ok(Run {
             pipeline,
             plan,
             slots,
             fingerprints,
-            resources,
+            keys,
+            resources: Arc::new(resources),
             opened,
             records: (0..plan.steps()).map(|_| RawRecord::default()).collect(),
             details: Mutex::new(Vec::new()),
             history: Mutex::new(Vec::new()),
             run_id: None,
-            abort: AtomicBool::new(false),
+            stop: Arc::new(AtomicBool::new(false)),
+            timed_out: Arc::new(AtomicBool::new(false)),
             origin: 0,
             started: Instant::now(),
+            started_at: SystemTime::now(),
             clock: record::clock(),
             workers,
             trace_steps: tracing::enabled!(tracing::Level::DEBUG),
@@ -152,12 +178,18 @@ impl<'p> Run<'p> {
             self.run_id = Some(store.begin_run(self.pipeline.name)?);
         }
         self.started = Instant::now();
+        self.started_at = SystemTime::now();
         self.origin = self.clock.raw();
+        let _watchdog = Watchdog::start(
+            self.pipeline.timeout,
+            Arc::clone(&self.stop),
+            Arc::clone(&self.timed_out),
+        );
         dag::run(Some(pool), &self.plan.dag, &*self);
         Ok(())
     }
 
-    /// Executes step `i` (or serves it from the cache).
+    /// Executes step `i` (or serves it from the cache), once.
     fn execute_step(&self, i: usize) -> Outcome {
         if self.trace_steps {
             // A span per step costs as much as a no-op step when nobody
@@ -183,6 +215,7 @@ impl<'p> Run<'p> {
                     outputs: self.plan.outputs_of(i),
                     slots: &self.slots,
                     fingerprints: &self.fingerprints,
+                    key: &self.keys[i],
                 };
                 cache.execute(&cached, &self.history, || self.call(i, step))
             }
@@ -190,41 +223,99 @@ impl<'p> Run<'p> {
     }
 
     /// Calls step `i`'s code. The common case, a step that uses no
-    /// resource, reads nothing of the step but its code: the plan has its
-    /// slots.
+    /// resource and has no time limit, reads nothing of the step but its
+    /// code: the plan has its slots.
     #[inline]
     fn call(&self, i: usize, step: &dyn Step) -> Outcome {
-        if self.plan.uses_resources(i) {
-            return self.call_with_resources(i, step);
+        if self.plan.is_special(i) {
+            return self.call_special(i, step);
         }
         let mut ctx = self.context(i, step);
         let result = step.run(&mut ctx);
         self.outcome(i, step, result, ctx)
     }
 
-    /// [`call`](Self::call) for a step that uses resources: entered around
-    /// it, given back however it ends, their notes in its record.
+    /// [`call`](Self::call) for a step that uses resources (entered around
+    /// it, given back however it ends, their notes in its record) or has a
+    /// time limit (run on a thread of its own, see `detached`).
     #[cold]
-    fn call_with_resources(&self, i: usize, step: &dyn Step) -> Outcome {
+    fn call_special(&self, i: usize, step: &dyn Step) -> Outcome {
         let spec = step.spec();
         let mut guards = self.enter_resources(&spec.resources, &spec.name);
-        let mut ctx = self.context(i, step);
-        let result = step.run(&mut ctx);
-        for guard in &mut guards {
-            ctx.notes.extend(guard.notes());
+        let mut outcome = match spec.timeout {
+            None => {
+                let mut ctx = self.context(i, step);
+                let result = step.run(&mut ctx);
+                for guard in &mut guards {
+                    ctx.notes.extend(guard.notes());
+                }
+                return self.outcome(i, step, result, ctx);
+            }
+            Some(limit) => self.call_limited(i, limit),
+        };
+        if let Outcome::Ran { notes, .. } = &mut outcome {
+            for guard in &mut guards {
+                notes.extend(guard.notes());
+            }
         }
-        drop(guards);
-        self.outcome(i, step, result, ctx)
+        outcome
+    }
+
+    /// One attempt of step `i` on a thread of its own, at most `limit`.
+    fn call_limited(&self, i: usize, limit: Duration) -> Outcome {
+        let step = Arc::clone(&self.pipeline.steps[i]);
+        let inputs: Option<Vec<Value>> = self
+            .plan
+            .inputs_of(i)
+            .iter()
+            .map(|&slot| self.slots[slot as usize].get().cloned())
+            .collect();
+        let Some(inputs) = inputs else {
+            return Outcome::Failed(
+                format!("an input of step `{}` has no value", step.spec().name).into(),
+            );
+        };
+        let attempt = detached::call(
+            Arc::clone(&step),
+            inputs,
+            Arc::clone(&self.resources),
+            Arc::clone(&self.pipeline.canceller.0),
+            &self.stop,
+            limit,
+        );
+        match attempt {
+            Attempt::TimedOut => Outcome::TimedOut(limit),
+            Attempt::Returned {
+                result,
+                outputs,
+                notes,
+                misuse,
+            } => {
+                for (slot, value) in self.plan.outputs_of(i).zip(outputs) {
+                    if let Some(value) = value {
+                        let _ = self.slots[slot].set(value);
+                    }
+                }
+                let ctx = StepContext {
+                    notes,
+                    misuse,
+                    ..self.context(i, &*step)
+                };
+                self.outcome(i, &*step, result, ctx)
+            }
+        }
     }
 
     #[inline]
-    fn context(&self, i: usize, step: &'p dyn Step) -> StepContext<'_> {
+    fn context<'s>(&'s self, i: usize, step: &'s dyn Step) -> StepContext<'s> {
         StepContext {
             spec: step.spec(),
             slots: &self.slots,
             inputs: self.plan.inputs_of(i),
             outputs: self.plan.outputs_of(i),
             resources: &self.resources,
+            cancel: &self.pipeline.canceller.0,
+            stop: &self.stop,
             notes: Vec::new(),
             misuse: None,
         }
@@ -271,16 +362,84 @@ impl<'p> Run<'p> {
             .collect()
     }
 
+    /// Step `i`, attempted until it succeeds, its retries run out or the
+    /// run stops; each failed attempt before the last becomes a note.
+    fn attempts(&self, i: usize) -> (Outcome, u32) {
+        let attempt = || {
+            catch_unwind(AssertUnwindSafe(|| self.execute_step(i))).unwrap_or_else(|payload| {
+                Outcome::Failed(format!("panicked: {}", panic_message(&*payload)).into())
+            })
+        };
+        let outcome = attempt();
+        if !matches!(outcome, Outcome::Failed(_) | Outcome::TimedOut(_)) {
+            let ran = u32::from(!matches!(outcome, Outcome::Cached));
+            return (outcome, ran);
+        }
+        let spec = self.pipeline.steps[i].spec();
+        let retries = spec.retries.unwrap_or(self.pipeline.retries);
+        if retries == 0 {
+            return (outcome, 1);
+        }
+        self.retry(i, outcome, retries, attempt)
+    }
+
+    #[cold]
+    fn retry(
+        &self,
+        i: usize,
+        mut outcome: Outcome,
+        retries: u32,
+        attempt: impl Fn() -> Outcome,
+    ) -> (Outcome, u32) {
+        let spec = self.pipeline.steps[i].spec();
+        let first = spec.backoff.unwrap_or(self.pipeline.backoff);
+        let mut failures = Vec::new();
+        let mut attempts = 1;
+        while attempts <= retries && !self.stopped() {
+            let why = match &outcome {
+                Outcome::Failed(e) => e.to_string(),
+                Outcome::TimedOut(limit) => format!("timed out after {limit:?}"),
+                _ => break,
+            };
+            let wait = control::backoff(first, attempts, (i as u64) ^ self.origin);
+            tracing::info!(step = %spec.name, attempt = attempts, error = %why, ?wait, "step failed; retrying");
+            failures.push(format!(
+                "attempt {attempts} failed: {why}; retried after {wait:?}"
+            ));
+            control::pause(wait, &self.stop);
+            attempts += 1;
+            outcome = attempt();
+        }
+        match &mut outcome {
+            Outcome::Ran { notes, .. } => {
+                failures.append(notes);
+                *notes = failures;
+            }
+            _ => {
+                if !failures.is_empty() {
+                    lock(&self.details).push((
+                        i as u32,
+                        Details {
+                            notes: failures,
+                            ..Details::default()
+                        },
+                    ));
+                }
+            }
+        }
+        (outcome, attempts)
+    }
+
     /// Writes step `i`'s record; `started` is when it became ready on its
-    /// worker and `finished` when it ended.
+    /// worker and `finished` when it ended. `false` if it did not succeed.
     fn record(
         &self,
         i: usize,
-        outcome: Outcome,
+        (outcome, attempts): (Outcome, u32),
         worker: Option<usize>,
         started: u64,
         finished: u64,
-    ) -> bool {
+    ) -> StepStatus {
         let (status, details) = match outcome {
             Outcome::Ran { reason, notes } => (
                 StepStatus::Ran,
@@ -295,10 +454,19 @@ impl<'p> Run<'p> {
                 StepStatus::Failed,
                 Some(Details {
                     error: Some((error.to_string(), Arc::from(error))),
-                    reason: None,
-                    notes: Vec::new(),
+                    ..Details::default()
                 }),
             ),
+            Outcome::TimedOut(limit) => {
+                let error: BoxError = format!("timed out after {limit:?}").into();
+                (
+                    StepStatus::TimedOut,
+                    Some(Details {
+                        error: Some((error.to_string(), Arc::from(error))),
+                        ..Details::default()
+                    }),
+                )
+            }
         };
         if let Some(details) = details {
             lock(&self.details).push((i as u32, details));
@@ -306,20 +474,36 @@ impl<'p> Run<'p> {
         let record = &self.records[i];
         record.start.store(started, Ordering::Relaxed);
         record.end.store(finished, Ordering::Relaxed);
-        record
-            .state
-            .store(RawRecord::state(status, worker), Ordering::Relaxed);
-        status != StepStatus::Failed
+        record.state.store(
+            RawRecord::state(status, worker, attempts),
+            Ordering::Relaxed,
+        );
+        status
     }
 
-    /// The run's result, the store's history finished; `Err` naming the
-    /// first failed step (in topological order) if any step failed.
+    /// The run's result, the store's history finished; `Err` if it was
+    /// interrupted, timed out, or a step failed (the first in topological
+    /// order).
     pub(crate) fn finish(self) -> Result<PipelineResult> {
         let mut details = self
             .details
             .into_inner()
             .unwrap_or_else(PoisonError::into_inner);
-        details.sort_unstable_by_key(|(step, _)| *step);
+        // A step's notes from its retries come before those of its last
+        // attempt: merge them into one entry per step.
+        details.sort_by_key(|(step, _)| *step);
+        details.dedup_by(|later, earlier| {
+            if later.0 != earlier.0 {
+                return false;
+            }
+            let later = std::mem::take(&mut later.1);
+            earlier.1.notes.extend(later.notes);
+            earlier.1.error = earlier.1.error.take().or(later.error);
+            earlier.1.reason = earlier.1.reason.or(later.reason);
+            true
+        });
+        let interrupted = self.pipeline.canceller.is_cancelled();
+        let timed_out = self.timed_out.load(Ordering::Relaxed);
         let result = PipelineResult {
             pipeline: self.pipeline.name.to_owned(),
             workers: self.workers,
@@ -333,18 +517,23 @@ impl<'p> Run<'p> {
             artifacts: self.slots,
             index: Arc::clone(&self.plan.artifacts),
             producers: Arc::clone(&self.plan.producers),
+            codecs: Arc::clone(&self.plan.codecs),
+            fingerprints: self.fingerprints,
+            keys: self.keys,
+            started_at: self.started_at,
+            run_id: self.run_id.map(|r| r.0),
         };
-        let first_failure = self
-            .plan
-            .order
-            .iter()
-            .map(|&i| i as usize)
-            .find(|&i| result.records[i].status() == StepStatus::Failed);
+        let first_failure = self.plan.order.iter().map(|&i| i as usize).find(|&i| {
+            matches!(
+                result.records[i].status(),
+                StepStatus::Failed | StepStatus::TimedOut
+            )
+        });
         if let (Some(store), Some(run)) = (self.pipeline.store(), self.run_id) {
-            let status = if first_failure.is_none() {
-                RunStatus::Succeeded
-            } else {
-                RunStatus::Failed
+            let status = match (interrupted, first_failure.is_some() || timed_out) {
+                (true, _) => RunStatus::Interrupted,
+                (false, true) => RunStatus::Failed,
+                (false, false) => RunStatus::Succeeded,
             };
             let history = self
                 .history
@@ -356,26 +545,48 @@ impl<'p> Run<'p> {
             store.finish_run(run, status)?;
             recorded?;
         }
-        match first_failure {
-            None => Ok(result),
-            Some(i) => {
-                let record = result.record(i);
-                let (step, message) = (
-                    record.name.to_owned(),
-                    record.error.unwrap_or_default().to_owned(),
-                );
-                Err(Error::StepFailed {
-                    pipeline: result.pipeline.clone(),
-                    step,
-                    source: result
-                        .cause(i)
-                        .cloned()
-                        .unwrap_or_else(|| Arc::from(BoxError::from(message.clone()))),
-                    message,
-                    result: Box::new(result),
-                })
-            }
+        let pipeline = result.pipeline.clone();
+        if interrupted {
+            return Err(Error::Interrupted {
+                pipeline,
+                result: result.into(),
+            });
         }
+        if timed_out && first_failure.is_none() {
+            return Err(Error::TimedOut {
+                pipeline,
+                step: None,
+                limit: self.pipeline.timeout.unwrap_or_default(),
+                result: result.into(),
+            });
+        }
+        let Some(i) = first_failure else {
+            return Ok(result);
+        };
+        let record = result.record(i);
+        let (step, message) = (
+            record.name.to_owned(),
+            record.error.unwrap_or_default().to_owned(),
+        );
+        if record.status == StepStatus::TimedOut {
+            let limit = self.pipeline.steps[i].spec().timeout.unwrap_or_default();
+            return Err(Error::TimedOut {
+                pipeline,
+                step: Some(step),
+                limit,
+                result: result.into(),
+            });
+        }
+        Err(Error::StepFailed {
+            pipeline,
+            step,
+            source: result
+                .cause(i)
+                .cloned()
+                .unwrap_or_else(|| Arc::from(BoxError::from(message.clone()))),
+            message,
+            result: result.into(),
+        })
     }
 }
 
@@ -389,21 +600,33 @@ impl Visitor for Run<'_> {
     }
 
     fn visit(&self, i: usize, (worker, started): &mut Self::Carry) -> bool {
-        let outcome =
-            catch_unwind(AssertUnwindSafe(|| self.execute_step(i))).unwrap_or_else(|payload| {
-                Outcome::Failed(format!("panicked: {}", panic_message(&*payload)).into())
+        if let Some(progress) = self.pipeline.progress {
+            progress(Progress::Started {
+                step: self.plan.names.get(i),
+                index: i,
             });
+        }
+        let outcome = self.attempts(i);
         let finished = self.clock.raw();
-        let ok = self.record(i, outcome, *worker, *started, finished);
+        let status = self.record(i, outcome, *worker, *started, finished);
+        if let Some(progress) = self.pipeline.progress {
+            progress(Progress::Finished {
+                step: self.plan.names.get(i),
+                index: i,
+                status,
+                duration: Duration::from_nanos(self.clock.delta_as_nanos(*started, finished)),
+            });
+        }
         *started = finished;
+        let ok = matches!(status, StepStatus::Ran | StepStatus::Cached);
         if !ok && !self.pipeline.keep_going {
-            self.abort.store(true, Ordering::Relaxed);
+            self.stop.store(true, Ordering::Relaxed);
         }
         ok
     }
 
     fn stopped(&self) -> bool {
-        self.abort.load(Ordering::Relaxed)
+        self.stop.load(Ordering::Relaxed) || self.pipeline.canceller.is_cancelled()
     }
 }
 

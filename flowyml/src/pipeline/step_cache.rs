@@ -51,6 +51,8 @@ pub(crate) enum Outcome {
     Cached,
     /// The step returned an error or panicked.
     Failed(BoxError),
+    /// An attempt ran past this limit.
+    TimedOut(std::time::Duration),
 }
 
 struct MemoryEntry {
@@ -95,6 +97,8 @@ pub(crate) struct CachedStep<'a> {
     pub outputs: Range<usize>,
     pub slots: &'a [OnceLock<Value>],
     pub fingerprints: &'a [OnceLock<Fingerprint>],
+    /// Where the step's key goes, for its record.
+    pub key: &'a OnceLock<Fingerprint>,
 }
 
 impl StepCache {
@@ -180,6 +184,7 @@ impl StepCache {
             Ok(key) => key,
             Err(message) => return Outcome::Failed(message.into()),
         };
+        let _ = step.key.set(key);
         let name = step.spec.name.as_ref();
         let code = Fingerprint::from_bytes(step.spec.code_fingerprint);
         let entry = &self.entries[step.index];

@@ -2,6 +2,7 @@
 
 use std::any::Any;
 use std::sync::OnceLock;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use super::spec::StepSpec;
 use crate::error::BoxError;
@@ -20,6 +21,9 @@ pub struct StepContext<'a> {
     /// does not read the step's spec.
     pub(crate) outputs: std::ops::Range<usize>,
     pub(crate) resources: &'a Resources,
+    /// The pipeline's canceller and the run's (or this attempt's) stop.
+    pub(crate) cancel: &'a AtomicBool,
+    pub(crate) stop: &'a AtomicBool,
     pub(crate) notes: Vec<String>,
     /// A misuse of the context (an output index out of range, an output
     /// written twice): the step fails with it once it returns.
@@ -150,6 +154,28 @@ impl<'a> StepContext<'a> {
     /// fallback).
     pub fn note(&mut self, note: impl Into<String>) {
         self.notes.push(note.into());
+    }
+
+    /// Whether the run was cancelled (Ctrl-C, a
+    /// [`Canceller`](crate::pipeline::Canceller)), stopped (its time limit,
+    /// a failure elsewhere) or this step ran past its own time limit: a
+    /// long step polls it and ends early. (A thread cannot be stopped from
+    /// outside safely; a step that does not poll runs to its end.)
+    pub fn is_cancelled(&self) -> bool {
+        self.cancel.load(Ordering::Relaxed) || self.stop.load(Ordering::Relaxed)
+    }
+
+    /// `Err` once [`is_cancelled`](Self::is_cancelled): `ctx.check_cancelled()?`
+    /// in a long step's loop.
+    ///
+    /// # Errors
+    /// "cancelled", once the run was cancelled or stopped.
+    pub fn check_cancelled(&self) -> Result<(), BoxError> {
+        if self.is_cancelled() {
+            Err(format!("step `{}` was cancelled", self.spec.name).into())
+        } else {
+            Ok(())
+        }
     }
 
     /// This step's spec.

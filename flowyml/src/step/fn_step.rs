@@ -3,6 +3,7 @@
 use std::any::Any;
 use std::borrow::Cow;
 use std::fmt;
+use std::time::Duration;
 
 use super::context::StepContext;
 use super::spec::{ArtifactSpec, StepSpec};
@@ -33,6 +34,7 @@ type RunFn = dyn Fn(&mut StepContext<'_>) -> Result<(), BoxError> + Send + Sync;
 pub struct FnStep {
     spec: StepSpec,
     codecs: Vec<Codec>,
+    input_codecs: Vec<Codec>,
     run: Box<RunFn>,
 }
 
@@ -41,6 +43,7 @@ pub struct FnStep {
 pub struct FnStepBuilder {
     spec: StepSpec,
     codecs: Vec<Codec>,
+    input_codecs: Vec<Codec>,
 }
 
 impl FnStep {
@@ -56,16 +59,42 @@ impl FnStep {
                 code_fingerprint: [0; 32],
                 resources: Cow::Borrowed(&[]),
                 watch: Cow::Borrowed(&[]),
+                retries: None,
+                backoff: None,
+                timeout: None,
             },
             codecs: Vec::new(),
+            input_codecs: Vec::new(),
         }
     }
 }
 
 impl FnStepBuilder {
-    /// Consumes artifact `name` of type `T`.
-    pub fn input<T: 'static>(mut self, name: impl Into<Cow<'static, str>>) -> Self {
+    /// Consumes artifact `name` of type `T` (see
+    /// [`stored_input`](Self::stored_input) for one that can come from
+    /// outside the process).
+    pub fn input<T: 'static>(self, name: impl Into<Cow<'static, str>>) -> Self {
+        self.input_with::<T>(name, Codec::opaque())
+    }
+
+    /// Consumes artifact `name` of a serde type, which `run --input` and
+    /// `run-step` can decode.
+    pub fn stored_input<T>(self, name: impl Into<Cow<'static, str>>) -> Self
+    where
+        T: serde::Serialize + serde::de::DeserializeOwned + Any + Send + Sync,
+    {
+        self.input_with::<T>(name, Codec::of_serde::<T>())
+    }
+
+    /// Consumes artifact `name` of a type with its own [`ArtifactCodec`]
+    /// (a polars `DataFrame`), which `run --input` and `run-step` can read.
+    pub fn artifact_input<T: ArtifactCodec>(self, name: impl Into<Cow<'static, str>>) -> Self {
+        self.input_with::<T>(name, Codec::of_artifact::<T>())
+    }
+
+    fn input_with<T: 'static>(mut self, name: impl Into<Cow<'static, str>>, codec: Codec) -> Self {
         self.spec.inputs.to_mut().push(ArtifactSpec::of::<T>(name));
+        self.input_codecs.push(codec);
         self
     }
 
@@ -103,6 +132,24 @@ impl FnStepBuilder {
         self
     }
 
+    /// Retries the step up to `retries` times after it fails.
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.spec.retries = Some(retries);
+        self
+    }
+
+    /// Waits `first` before the first retry (doubling, with jitter).
+    pub fn backoff(mut self, first: Duration) -> Self {
+        self.spec.backoff = Some(first);
+        self
+    }
+
+    /// Bounds each attempt to `limit` (see [`StepSpec::timeout`]).
+    pub fn timeout(mut self, limit: Duration) -> Self {
+        self.spec.timeout = Some(limit);
+        self
+    }
+
     /// Sets the code fingerprint: change it when the closure's behaviour
     /// changes, so incremental runs recompute the step.
     pub fn version(mut self, version: &str) -> Self {
@@ -123,9 +170,11 @@ impl FnStepBuilder {
             }
         }
         self.codecs.shrink_to_fit();
+        self.input_codecs.shrink_to_fit();
         FnStep {
             spec: self.spec,
             codecs: self.codecs,
+            input_codecs: self.input_codecs,
             run: Box::new(run),
         }
     }
@@ -147,6 +196,10 @@ impl Step for FnStep {
 
     fn codecs(&self) -> Vec<Codec> {
         self.codecs.clone()
+    }
+
+    fn input_codecs(&self) -> Vec<Codec> {
+        self.input_codecs.clone()
     }
 }
 

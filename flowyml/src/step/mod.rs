@@ -85,6 +85,9 @@ impl Step for Registered {
     fn codecs(&self) -> Vec<Codec> {
         self.0.codecs()
     }
+    fn input_codecs(&self) -> Vec<Codec> {
+        self.0.input_codecs()
+    }
 }
 
 /// A function given to `add_step` without `#[step]`: validation reports it.

@@ -3,6 +3,7 @@
 use std::any::TypeId;
 use std::borrow::Cow;
 use std::fmt;
+use std::time::Duration;
 
 /// A named artifact a step consumes or produces, with its type.
 #[derive(Clone)]
@@ -53,4 +54,13 @@ pub struct StepSpec {
     pub resources: Cow<'static, [&'static str]>,
     /// External files the step reads; their changes invalidate it.
     pub watch: Cow<'static, [&'static str]>,
+    /// How many times to retry the step after it fails (`None`: the
+    /// pipeline's default, [`Pipeline::retries`](crate::Pipeline::retries)).
+    pub retries: Option<u32>,
+    /// The wait before the first retry, doubled (with jitter) for each
+    /// next one (`None`: the pipeline's default).
+    pub backoff: Option<Duration>,
+    /// The longest one attempt may take; past it the step is recorded as
+    /// timed out and its thread abandoned (see [`StepContext::is_cancelled`](super::StepContext::is_cancelled)).
+    pub timeout: Option<Duration>,
 }

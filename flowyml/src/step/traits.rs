@@ -30,6 +30,13 @@ pub trait Step: Send + Sync + 'static {
             .collect()
     }
 
+    /// How each input can be read from outside the process (by input
+    /// index): what `run --input` and `run-step` decode an input with.
+    /// Inputs without a codec can only come from steps of the same run.
+    fn input_codecs(&self) -> Vec<Codec> {
+        self.spec().inputs.iter().map(|_| Codec::opaque()).collect()
+    }
+
     /// Why this step cannot be part of a pipeline, if it cannot;
     /// validation reports it.
     fn problem(&self) -> Option<Problem> {
