@@ -4,7 +4,9 @@
 //! ```text
 //! cargo run --release --example quickstart                  # run it, print the summary
 //! cargo run --release --example quickstart -- list          # the CLI over registered pipelines
-//! cargo run --release --example quickstart -- run quickstart --json
+//! cargo run --release --example quickstart -- run quickstart --input rows=100000 --output report
+//! cargo run --release --example quickstart -- run flights --input-str flights_path=../shared/data/flights.csv --output delays
+//! cargo run --release --example quickstart -- plan quickstart --json
 //! cargo run --release --example quickstart -- graph quickstart --format dot
 //! ```
 
@@ -29,21 +31,21 @@ pub struct Model {
     mse: f64,
 }
 
-/// Load → clean → four independent feature steps → train → report.
-#[pipeline(name = "quickstart")]
+/// Load → clean → four independent feature steps → train → report, over
+/// `rows` readings (a run-time input).
+#[pipeline(name = "quickstart", inputs = ["rows"])]
 pub mod quickstart {
     use super::{Model, Reading};
     use flowyml_workspace::SplitMix64;
 
-    const ROWS: usize = 400_000;
     const WINDOW: usize = 192;
 
     /// Loads the data set: a deterministic synthetic sensor log with
     /// missing values and outliers, as real logs have.
     #[step(outputs = ["raw"])]
-    pub fn load_readings() -> Vec<Reading> {
+    pub fn load_readings(rows: &usize) -> Vec<Reading> {
         let mut rng = SplitMix64::new(42);
-        (0..ROWS)
+        (0..*rows)
             .map(|i| {
                 let t = i as f64;
                 let temperature = 20.0 + 5.0 * (t / 500.0).sin() + rng.next_f64();
@@ -259,16 +261,22 @@ pub mod flights {
         Ok(means)
     }
 
-    /// The pipeline, with the library's optimize step between the two.
-    pub fn pipeline(path: &str) -> Pipeline {
+    /// The pipeline, with the library's optimize step between the two; its
+    /// input is `flights_path`.
+    pub fn pipeline() -> Pipeline {
         let mut p = Pipeline::new("flights");
-        p.input("flights_path", path.to_owned())
-            .add_step(load_flights)
+        p.add_step(load_flights)
             .add_step(optimize_step("flights", "flights_small"))
             .add_step(delays_by_carrier);
         p
     }
 }
+
+#[cfg(feature = "dataframe")]
+flowyml::register_pipeline!("flights", flights::pipeline);
+
+/// The readings the main job loads.
+const ROWS: usize = 400_000;
 
 fn main() -> ExitCode {
     if std::env::args().len() > 1 {
@@ -284,7 +292,8 @@ fn main() -> ExitCode {
 }
 
 fn run() -> flowyml::Result<()> {
-    let pipeline = quickstart::pipeline();
+    let mut pipeline = quickstart::pipeline();
+    pipeline.input("rows", ROWS);
     println!("{}", pipeline.to_mermaid());
 
     let sequential = pipeline.run_with(&ParallelExecutor::new(1)?)?;
@@ -307,7 +316,7 @@ fn run() -> flowyml::Result<()> {
     // Incremental across processes: the second time this program runs,
     // every step is served from `.flowyml`.
     let mut incremental = quickstart::pipeline();
-    incremental.cache_dir(".flowyml")?;
+    incremental.input("rows", ROWS).cache_dir(".flowyml")?;
     let cached = incremental.run()?;
     println!(
         "incremental run with the cache in .flowyml: {} cached, {} ran, in {:.3?}",
@@ -318,7 +327,9 @@ fn run() -> flowyml::Result<()> {
 
     #[cfg(feature = "dataframe")]
     {
-        let flights = flights::pipeline("../shared/data/flights.csv").run()?;
+        let mut flights = flights::pipeline();
+        flights.input("flights_path", "../shared/data/flights.csv".to_owned());
+        let flights = flights.run()?;
         for note in flights.step("optimize_flights").expect("ran").notes {
             println!("optimize_flights: {note}");
         }

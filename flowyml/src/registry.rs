@@ -18,6 +18,43 @@ pub struct RegisteredPipeline {
 
 inventory::collect!(RegisteredPipeline);
 
+/// Registers a pipeline built by a function, so that the CLI finds it by
+/// name as it finds a `#[pipeline]` module: for pipelines that hold steps
+/// a module cannot list, such as the library's own
+/// (`dataframe::optimize_step`).
+///
+/// ```
+/// use flowyml::{Pipeline, register_pipeline, step::FnStep};
+///
+/// fn doubled() -> Pipeline {
+///     let mut p = Pipeline::new("doubled");
+///     p.add_step(FnStep::builder("double").stored_input::<u32>("x").stored_output::<u32>("y").build(|ctx| {
+///         let x = *ctx.input::<u32>(0)?;
+///         ctx.set_output(0, 2 * x);
+///         Ok(())
+///     }));
+///     p
+/// }
+/// register_pipeline!("doubled", doubled);
+///
+/// let mut p = flowyml::registry::pipeline("doubled")?;
+/// p.input_json("x", "21")?;
+/// assert_eq!(*p.run()?.get::<u32>("y")?, 42);
+/// # Ok::<(), flowyml::Error>(())
+/// ```
+#[macro_export]
+macro_rules! register_pipeline {
+    ($name:literal, $build:path) => {
+        $crate::__private::inventory::submit! {
+            $crate::__private::RegisteredPipeline {
+                name: $name,
+                module_path: ::core::module_path!(),
+                build: $build,
+            }
+        }
+    };
+}
+
 /// Every registered pipeline, sorted by name.
 pub fn pipelines() -> Vec<&'static RegisteredPipeline> {
     let mut pipelines: Vec<_> = inventory::iter::<RegisteredPipeline>.into_iter().collect();

@@ -14,6 +14,7 @@ pub fn check(step: &Parsed, cx: &Ctxt) {
     not_variadic(step, cx);
     parameters_are_artifacts(step, cx);
     gpu_context_is_declared(step, cx);
+    one_step_context(step, cx);
     inputs_name_every_parameter(step, cx);
     returns_a_concrete_type(step, cx);
     outputs_are_named(step, cx);
@@ -103,6 +104,19 @@ fn gpu_context_is_declared(step: &Parsed, cx: &Ctxt) {
         if std::mem::replace(&mut seen, true) {
             cx.error_at(ty, "a step takes at most one `&Gpu` context");
         }
+    }
+}
+
+fn one_step_context(step: &Parsed, cx: &Ctxt) {
+    let contexts = step
+        .params
+        .iter()
+        .filter_map(|p| match &p.kind {
+            ParamKind::Context { ty, .. } => Some(ty),
+            _ => None,
+        });
+    for ty in contexts.skip(1) {
+        cx.error_at(ty, "a step takes at most one `StepContext`");
     }
 }
 

@@ -81,17 +81,29 @@ pub fn expand(model: &StepModel) -> TokenStream {
     };
     let (backoff, timeout) = (nanos(model.backoff_ns), nanos(model.timeout_ns));
 
-    // Arguments in parameter order: artifacts from the context, the GPU
-    // context from the run's resources.
+    // Arguments in parameter order: artifacts from the context (bound
+    // first, so that the context itself can then be lent to the step), the
+    // GPU from the run's resources.
     let mut args: Vec<TokenStream> = vec![TokenStream::new(); func.sig.inputs.len()];
+    let mut bindings = Vec::new();
     for (slot, input) in model.inputs.iter().enumerate() {
         let ty = &input.ty;
-        args[input.param] = if input.borrowed {
+        let binding = format_ident!("__in{}", slot);
+        let value = if input.borrowed {
             quote!(__ctx.input::<#ty>(#slot)?)
         } else {
             // An owned parameter is a clone of the shared artifact; a type
             // that is not `Clone` is reported at the parameter's type.
             quote_spanned!(ty.span()=> <#ty as ::core::clone::Clone>::clone(__ctx.input::<#ty>(#slot)?))
+        };
+        bindings.push(quote!(let #binding = #value;));
+        args[input.param] = quote!(#binding);
+    }
+    if let Some((param, mutable)) = model.context_param {
+        args[param] = if mutable {
+            quote!(&mut *__ctx)
+        } else {
+            quote!(&*__ctx)
         };
     }
     let call = match model.gpu_param {
@@ -185,6 +197,7 @@ pub fn expand(model: &StepModel) -> TokenStream {
                     &self,
                     __ctx: &mut #p::StepContext<'_>,
                 ) -> ::core::result::Result<(), #p::BoxError> {
+                    #(#bindings)*
                     let __out = #call;
                     #unwrap
                     #store

@@ -23,6 +23,8 @@ pub struct StepModel {
     pub fallible: bool,
     /// Index of the `&Gpu` context parameter, if any.
     pub gpu_param: Option<usize>,
+    /// Index of the `StepContext` parameter, and whether it is `&mut`.
+    pub context_param: Option<(usize, bool)>,
     /// Whether the step asked for a GPU.
     pub gpu: bool,
     /// The CPU version of a GPU step: the same parameters without `&Gpu`.
@@ -113,6 +115,7 @@ impl From<Parsed> for StepModel {
             outputs,
             fallible: step.result_ok_type().is_some(),
             gpu_param: step.gpu_param(),
+            context_param: step.context_param(),
             gpu: step.args.flag("gpu"),
             fallback: step.args.path("fallback").cloned(),
             watch: step

@@ -51,6 +51,9 @@ pub enum ParamKind {
     Receiver(syn::Receiver),
     /// The `&Gpu` context.
     Gpu(Type),
+    /// The step's own context, `&StepContext` or `&mut StepContext`
+    /// (cancellation, notes).
+    Context { ty: Type, mutable: bool },
     /// An artifact: `name: &T` (borrowed) or `name: T` (an owned clone).
     Artifact {
         ident: syn::Ident,
@@ -78,6 +81,16 @@ fn is_gpu_context(ty: &Type) -> bool {
     matches!(ty, Type::Reference(r) if last_segment(&r.elem).is_some_and(|s| s.ident == "Gpu"))
 }
 
+/// `Some(mutable)` for `&StepContext` / `&mut StepContext`.
+fn step_context(ty: &Type) -> Option<bool> {
+    match ty {
+        Type::Reference(r) if last_segment(&r.elem).is_some_and(|s| s.ident == "StepContext") => {
+            Some(r.mutability.is_some())
+        }
+        _ => None,
+    }
+}
+
 pub fn parse(args: TokenStream, func: &syn::ItemFn, cx: &Ctxt) -> Parsed {
     let args = Args::parse(args, "#[step]", KEYS, cx);
     let params = func
@@ -89,6 +102,10 @@ pub fn parse(args: TokenStream, func: &syn::ItemFn, cx: &Ctxt) -> Parsed {
             let kind = match arg {
                 FnArg::Receiver(r) => ParamKind::Receiver(r.clone()),
                 FnArg::Typed(pt) if is_gpu_context(&pt.ty) => ParamKind::Gpu((*pt.ty).clone()),
+                FnArg::Typed(pt) if step_context(&pt.ty).is_some() => ParamKind::Context {
+                    ty: (*pt.ty).clone(),
+                    mutable: step_context(&pt.ty) == Some(true),
+                },
                 FnArg::Typed(pt) => match &*pt.pat {
                     Pat::Ident(p) if p.by_ref.is_none() && p.subpat.is_none() => {
                         let (ty, borrowed) = match &*pt.ty {
@@ -141,6 +158,15 @@ impl Parsed {
             .iter()
             .find(|p| matches!(p.kind, ParamKind::Gpu(_)))
             .map(|p| p.index)
+    }
+
+    /// The position of the `StepContext` parameter, and whether it is
+    /// `&mut`.
+    pub fn context_param(&self) -> Option<(usize, bool)> {
+        self.params.iter().find_map(|p| match p.kind {
+            ParamKind::Context { mutable, .. } => Some((p.index, mutable)),
+            _ => None,
+        })
     }
 
     /// The output names listed in the attribute.

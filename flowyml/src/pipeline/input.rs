@@ -10,6 +10,7 @@ use crate::incremental::fingerprint::Fingerprint;
 use crate::slot::Artifact;
 
 /// An artifact given to the pipeline at run time.
+#[derive(Clone)]
 pub(crate) struct RuntimeInput {
     pub name: String,
     pub value: Artifact,

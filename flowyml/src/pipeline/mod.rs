@@ -9,6 +9,7 @@
 //! in `plan.rs`, the step cache and its key in `step_cache.rs`.
 
 mod control;
+mod describe;
 mod detached;
 mod graph;
 mod input;
@@ -35,6 +36,7 @@ use step_cache::StepCache;
 
 pub use crate::record::{RerunReason, StepStatus};
 pub use control::{Canceller, Progress};
+pub use describe::PLAN_FORMAT_VERSION;
 pub use result::{JSON_SCHEMA_VERSION, PipelineResult, StepRecord};
 
 /// A named set of steps.
@@ -467,6 +469,15 @@ impl Pipeline {
     pub fn keep_going(&mut self, keep_going: bool) -> &mut Self {
         self.keep_going = keep_going;
         self
+    }
+
+    /// The names of the pipeline's artifacts: run-time inputs first, then
+    /// each step's outputs in the order the steps were added.
+    ///
+    /// # Errors
+    /// [`Error::InvalidPipeline`] if it does not validate.
+    pub fn artifact_names(&self) -> Result<Vec<String>> {
+        Ok(self.plan()?.artifacts.names().map(str::to_owned).collect())
     }
 
     /// The steps, in the order they were added.

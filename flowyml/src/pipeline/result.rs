@@ -169,6 +169,14 @@ impl PipelineResult {
         self.codecs[slot].encode(value.as_any())
     }
 
+    /// The file extension of artifact `name`'s encoding outside the cache
+    /// (`json` for serde types, `arrow` for frames).
+    pub fn extension(&self, name: &str) -> Option<&'static str> {
+        self.index
+            .slot(name)
+            .map(|slot| self.codecs[slot].extension())
+    }
+
     /// Artifact `name` as JSON, for types that serialise.
     pub fn json(&self, name: &str) -> Option<crate::error::Result<serde_json::Value>> {
         let slot = self.index.slot(name)?;

@@ -27,6 +27,28 @@ pub use fn_step::{FnStep, FnStepBuilder};
 pub use spec::{ArtifactSpec, StepSpec};
 pub use traits::{IntoStep, Step, StepFunction, StepValue};
 
+/// Keeps the panics of steps from printing the default panic message and
+/// backtrace to stderr: a panicking step already fails with the panic's
+/// message in its record and error, so the message would show twice.
+/// Panics elsewhere print as before. Installs a process-wide panic hook,
+/// so only programs call it (the CLI does), never a library.
+pub fn silence_step_panics() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            // Steps run on the executor's workers, or on a thread of their
+            // own under a time limit; both catch the panic.
+            let on_a_step_thread = std::thread::current().name().is_some_and(|n| {
+                n.starts_with("flowyml-worker-") || n.starts_with("flowyml-step-")
+            });
+            if !on_a_step_thread {
+                previous(info);
+            }
+        }));
+    });
+}
+
 /// A step registered by `#[step]` for the function whose item type is
 /// [`function`](Self::function). Made by the macro; see [`registered`].
 pub struct RegisteredStep {
