@@ -5,6 +5,7 @@
 mod batch;
 mod cache;
 mod cli;
+mod control;
 #[cfg(feature = "dataframe")]
 mod dataframe;
 mod executor;
@@ -15,6 +16,7 @@ mod incremental_pipeline;
 mod layers;
 mod lazy;
 mod pipeline;
+mod plan;
 mod resource;
 mod scheduler;
 

@@ -108,13 +108,10 @@ fn gpu_context_is_declared(step: &Parsed, cx: &Ctxt) {
 }
 
 fn one_step_context(step: &Parsed, cx: &Ctxt) {
-    let contexts = step
-        .params
-        .iter()
-        .filter_map(|p| match &p.kind {
-            ParamKind::Context { ty, .. } => Some(ty),
-            _ => None,
-        });
+    let contexts = step.params.iter().filter_map(|p| match &p.kind {
+        ParamKind::Context { ty, .. } => Some(ty),
+        _ => None,
+    });
     for ty in contexts.skip(1) {
         cx.error_at(ty, "a step takes at most one `StepContext`");
     }

@@ -4,7 +4,7 @@ use std::io::Write;
 
 use clap::Subcommand;
 
-use super::{CacheArgs, human_bytes, stdout_error};
+use super::args::{CacheArgs, human_bytes, stdout_error};
 use crate::error::{Error, Result};
 use crate::incremental::{ArtifactStore, RunId};
 
@@ -138,7 +138,9 @@ fn show(store: &ArtifactStore, id: i64, json: bool, out: &mut dyn Write) -> Resu
             || "the history is empty".to_owned(),
             |r| format!("the latest is {}", r.id.0),
         );
-        return Err(Error::Usage(format!("no run {id} in the history: {latest}")));
+        return Err(Error::Usage(format!(
+            "no run {id} in the history: {latest}"
+        )));
     };
     let steps = store.run_steps(run.id)?;
     if json {
@@ -183,7 +185,11 @@ fn show(store: &ArtifactStore, id: i64, json: bool, out: &mut dyn Write) -> Resu
     )
     .map_err(stdout_error)?;
     for s in &steps {
-        let outputs: Vec<String> = s.outputs.iter().map(|o| o.to_hex()[..12].to_owned()).collect();
+        let outputs: Vec<String> = s
+            .outputs
+            .iter()
+            .map(|o| o.to_hex()[..12].to_owned())
+            .collect();
         writeln!(
             out,
             "{:<width$}  {:<6}  {:>10.2?}  {:<16}  {}",

@@ -31,6 +31,7 @@
 //! warnings by default, `-v` for info, `-vv` for debug, `RUST_LOG` for
 //! anything finer; the library itself never installs a subscriber.
 
+mod args;
 mod history;
 mod plan;
 mod progress;
@@ -38,16 +39,16 @@ mod run;
 
 use std::ffi::OsString;
 use std::io::Write;
-use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{Parser, Subcommand, ValueEnum};
 
 use crate::error::{Error, Result};
-use crate::executor::ParallelExecutor;
 use crate::registry;
+use args::{CacheArgs, stdout_error};
 
 pub use indicatif::ProgressDrawTarget;
+pub use plan::binary_sha256;
 pub use progress::ProgressBar;
 
 #[derive(Parser, Debug)]
@@ -124,63 +125,10 @@ enum Command {
     Gpu,
 }
 
-/// Where the persistent cache is.
-#[derive(Args, Debug, Clone)]
-struct CacheArgs {
-    /// The persistent cache's directory.
-    #[arg(
-        long,
-        value_name = "DIR",
-        env = "FLOWYML_CACHE_DIR",
-        default_value = ".flowyml",
-        global = true,
-        value_parser = cache_dir
-    )]
-    cache_dir: PathBuf,
-}
-
-/// The cache's directory: an empty `FLOWYML_CACHE_DIR` is a mistake to
-/// name, not a missing value.
-fn cache_dir(text: &str) -> std::result::Result<PathBuf, String> {
-    if text.is_empty() {
-        Err("the cache directory is empty: set `--cache-dir DIR` or FLOWYML_CACHE_DIR to a directory, or unset FLOWYML_CACHE_DIR for `.flowyml`".to_owned())
-    } else {
-        Ok(PathBuf::from(text))
-    }
-}
-
 #[derive(ValueEnum, Clone, Copy, Debug)]
 enum GraphFormat {
     Dot,
     Mermaid,
-}
-
-/// The most worker threads a run may ask for: 64 per core, which no
-/// pipeline needs and which keeps a typo from spawning millions.
-fn max_workers() -> usize {
-    64 * std::thread::available_parallelism().map_or(1, |n| n.get())
-}
-
-/// A worker count for `--workers`, named in its errors.
-fn workers(text: &str) -> std::result::Result<usize, String> {
-    let max = max_workers();
-    match text.parse::<i64>() {
-        Ok(n) if n >= 1 && n as u64 <= max as u64 => Ok(n as usize),
-        Ok(n) => Err(format!(
-            "{n} workers: `--workers` takes 1 to {max} (64 per core on this machine)"
-        )),
-        Err(_) => Err(format!(
-            "`{text}` is not a number: `--workers` takes a whole number of worker threads, 1 to {max}"
-        )),
-    }
-}
-
-/// The executor of a run: `workers` threads, or one per core.
-fn executor(workers: Option<usize>) -> Result<ParallelExecutor> {
-    match workers {
-        Some(n) => ParallelExecutor::new(n),
-        None => ParallelExecutor::with_available_parallelism(),
-    }
 }
 
 /// Parses the process's arguments, runs the command, prints errors to
@@ -270,11 +218,6 @@ where
     execute(cli, out, false)
 }
 
-/// An I/O error writing what a command prints.
-fn stdout_error(e: std::io::Error) -> Error {
-    Error::io("<stdout>", e)
-}
-
 fn execute(cli: Cli, out: &mut dyn Write, interactive: bool) -> Result<()> {
     match cli.command {
         Command::List => list(out),
@@ -334,41 +277,4 @@ fn list(out: &mut dyn Write) -> Result<()> {
         }
     }
     Ok(())
-}
-
-/// Bytes for a person: `2.0 MiB`.
-fn human_bytes(bytes: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
-    let mut value = bytes as f64;
-    let mut unit = 0;
-    while value >= 1024.0 && unit + 1 < UNITS.len() {
-        value /= 1024.0;
-        unit += 1;
-    }
-    if unit == 0 {
-        format!("{bytes} B")
-    } else {
-        format!("{value:.1} {}", UNITS[unit])
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn sizes_read_as_people_write_them() {
-        assert_eq!(human_bytes(512), "512 B");
-        assert_eq!(human_bytes(2 * 1024 * 1024), "2.0 MiB");
-        assert_eq!(human_bytes(1536), "1.5 KiB");
-    }
-
-    #[test]
-    fn worker_counts_are_bounded_and_named() {
-        assert_eq!(workers("4"), Ok(4));
-        assert!(workers("0").unwrap_err().contains("`--workers` takes 1 to"));
-        assert!(workers("-1").unwrap_err().contains("`--workers` takes 1 to"));
-        assert!(workers("10000000").unwrap_err().contains("10000000 workers"));
-        assert!(workers("many").unwrap_err().contains("`many` is not a number"));
-    }
 }

@@ -12,8 +12,8 @@ use std::sync::OnceLock;
 use clap::Args;
 use sha2::Digest;
 
+use super::args::stdout_error;
 use super::run::unique_file_name;
-use super::stdout_error;
 use crate::error::{Error, Result};
 use crate::executor::ParallelExecutor;
 use crate::pipeline::{PipelineResult, StepStatus};
@@ -98,7 +98,7 @@ pub(super) struct RunStepArgs {
     #[arg(long)]
     no_gpu: bool,
     /// Worker threads for the steps of a group (default: one per core).
-    #[arg(long, value_name = "N", value_parser = super::workers)]
+    #[arg(long, value_name = "N", value_parser = super::args::workers, allow_negative_numbers = true)]
     workers: Option<usize>,
 }
 
@@ -106,9 +106,9 @@ pub(super) fn run_step(args: RunStepArgs, out: &mut dyn Write) -> Result<()> {
     let pipeline = registry::pipeline(&args.pipeline)?;
     let mut sub = pipeline.subset(&args.steps)?;
     for arg in &args.inputs {
-        let (name, file) = arg.split_once('=').ok_or_else(|| {
-            Error::Usage(format!("`--input {arg}`: write `--input NAME=FILE`"))
-        })?;
+        let (name, file) = arg
+            .split_once('=')
+            .ok_or_else(|| Error::Usage(format!("`--input {arg}`: write `--input NAME=FILE`")))?;
         let bytes = std::fs::read(file).map_err(|e| Error::Input {
             input: name.to_owned(),
             message: format!("{file}: {e}"),
@@ -117,7 +117,9 @@ pub(super) fn run_step(args: RunStepArgs, out: &mut dyn Write) -> Result<()> {
     }
     for arg in &args.json_inputs {
         let (name, json) = arg.split_once('=').ok_or_else(|| {
-            Error::Usage(format!("`--input-json {arg}`: write `--input-json NAME=JSON`"))
+            Error::Usage(format!(
+                "`--input-json {arg}`: write `--input-json NAME=JSON`"
+            ))
         })?;
         sub.input_json(name, json)?;
     }
@@ -138,7 +140,7 @@ pub(super) fn run_step(args: RunStepArgs, out: &mut dyn Write) -> Result<()> {
     // In memory only: the keys are computed (the manifest echoes them),
     // and storing is the runner's business.
     sub.incremental().no_gpu(args.no_gpu);
-    let executor = super::executor(args.workers)?;
+    let executor = super::args::executor(args.workers)?;
     let outcome = sub.run_with(&executor);
     let result: &PipelineResult = match &outcome {
         Ok(result) => result,
@@ -146,12 +148,7 @@ pub(super) fn run_step(args: RunStepArgs, out: &mut dyn Write) -> Result<()> {
         Err(_) => return outcome.map(drop),
     };
     write_manifest(&args, result, &executor)?;
-    writeln!(
-        out,
-        "{}",
-        args.output_dir.join("manifest.json").display()
-    )
-    .map_err(stdout_error)?;
+    writeln!(out, "{}", args.output_dir.join("manifest.json").display()).map_err(stdout_error)?;
     outcome.map(drop)
 }
 
@@ -166,7 +163,10 @@ fn write_manifest(
     let mut used = std::collections::HashSet::new();
     let mut outputs = Vec::new();
     let pipeline = registry::pipeline(&args.pipeline)?;
-    for step in pipeline.steps().filter(|s| args.steps.iter().any(|n| *n == s.spec().name)) {
+    for step in pipeline
+        .steps()
+        .filter(|s| args.steps.iter().any(|n| *n == s.spec().name))
+    {
         let spec = step.spec();
         for output in spec.outputs.iter() {
             let Some(encoded) = result.encoded(&output.name) else {
@@ -209,6 +209,9 @@ fn write_manifest(
         "outputs": outputs,
     });
     let path = dir.join("manifest.json");
-    std::fs::write(&path, serde_json::to_vec_pretty(&manifest).expect("JSON serialises"))
-        .map_err(|e| Error::io(&path, e))
+    std::fs::write(
+        &path,
+        serde_json::to_vec_pretty(&manifest).expect("JSON serialises"),
+    )
+    .map_err(|e| Error::io(&path, e))
 }

@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use clap::Args;
 
+use super::args::{CacheArgs, executor, stdout_error, workers};
 use super::progress::ProgressBar;
-use super::{CacheArgs, executor, stdout_error, workers};
 use crate::error::{Error, Result};
 use crate::pipeline::{Pipeline, PipelineResult};
 use crate::registry;
@@ -40,7 +40,7 @@ pub(super) struct RunArgs {
     #[arg(long, value_name = "DIR")]
     output_dir: Option<PathBuf>,
     /// Worker threads (default: one per core).
-    #[arg(long, value_name = "N", value_parser = workers)]
+    #[arg(long, value_name = "N", value_parser = workers, allow_negative_numbers = true)]
     workers: Option<usize>,
     /// Print the run as JSON (schema in the book's command line chapter).
     #[arg(long)]
@@ -128,7 +128,10 @@ fn give_inputs(pipeline: &mut Pipeline, args: &RunArgs) -> Result<()> {
     }
     for arg in &args.input_strs {
         let (name, value) = name_value(arg, "--input-str")?;
-        pipeline.input_json(name, &serde_json::Value::String(value.to_owned()).to_string())?;
+        pipeline.input_json(
+            name,
+            &serde_json::Value::String(value.to_owned()).to_string(),
+        )?;
     }
     let missing: Vec<String> = pipeline
         .required_inputs()
@@ -140,7 +143,11 @@ fn give_inputs(pipeline: &mut Pipeline, args: &RunArgs) -> Result<()> {
         return Err(Error::Usage(format!(
             "pipeline `{}` needs {} {}: give {} with `--input NAME=JSON`",
             pipeline.name(),
-            if missing.len() == 1 { "input" } else { "inputs" },
+            if missing.len() == 1 {
+                "input"
+            } else {
+                "inputs"
+            },
             missing.join(", "),
             if missing.len() == 1 { "it" } else { "them" }
         )));
@@ -269,7 +276,11 @@ fn write_outputs(result: &PipelineResult, dir: &Path) -> Result<()> {
     std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
     let mut entries = Vec::new();
     let mut used = std::collections::HashSet::new();
-    for name in result.artifact_names().map(str::to_owned).collect::<Vec<_>>() {
+    for name in result
+        .artifact_names()
+        .map(str::to_owned)
+        .collect::<Vec<_>>()
+    {
         let (bytes, extension) = if let Some(json) = result.json(&name) {
             let json = json?;
             (

@@ -10,13 +10,10 @@
 //! runner runs each group in one `run-step` call, and sends only
 //! persistent artifacts between groups.
 
-use super::Pipeline;
+use super::{PLAN_FORMAT_VERSION, Pipeline};
 use crate::artifact::CodecKind;
 use crate::error::{Error, Result};
 use crate::incremental::fingerprint::{CACHE_FORMAT_VERSION, Fingerprint};
-
-/// The version of [`Pipeline::describe`]'s format.
-pub const PLAN_FORMAT_VERSION: u32 = 1;
 
 impl Pipeline {
     /// The pipeline for programs: its inputs (with their types and whether
@@ -189,7 +186,10 @@ fn groups(plan: &super::plan::Plan) -> Vec<Vec<usize>> {
             if producer == super::plan::INPUT || plan.codecs[slot].kind() == CodecKind::Persistent {
                 continue;
             }
-            let (a, b) = (root(&mut parent, producer as usize), root(&mut parent, consumer));
+            let (a, b) = (
+                root(&mut parent, producer as usize),
+                root(&mut parent, consumer),
+            );
             parent[a.max(b)] = a.min(b);
         }
     }

@@ -36,8 +36,10 @@ use step_cache::StepCache;
 
 pub use crate::record::{RerunReason, StepStatus};
 pub use control::{Canceller, Progress};
-pub use describe::PLAN_FORMAT_VERSION;
 pub use result::{JSON_SCHEMA_VERSION, PipelineResult, StepRecord};
+
+/// The version of [`Pipeline::describe`]'s format (`plan --json`).
+pub const PLAN_FORMAT_VERSION: u32 = 1;
 
 /// A named set of steps.
 ///

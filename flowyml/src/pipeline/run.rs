@@ -552,7 +552,9 @@ impl<'p> Run<'p> {
                 result: result.into(),
             });
         }
-        if timed_out && first_failure.is_none() {
+        // Steps that stopped because the time was up fail with it: the
+        // run's limit is what happened.
+        if timed_out {
             return Err(Error::TimedOut {
                 pipeline,
                 step: None,
