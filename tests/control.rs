@@ -191,3 +191,25 @@ fn a_run_over_its_time_limit_stops_and_says_so() {
         Some(StepStatus::Failed)
     );
 }
+
+#[step(outputs = ["steady"], retries = 2, backoff = "1ms", timeout = "5s")]
+fn steady(seed: &u32) -> u32 {
+    seed + 1
+}
+
+#[test]
+fn step_attributes_set_retries_backoff_and_time_limits() {
+    let spec = flowyml::step::registered()
+        .into_iter()
+        .find(|s| s.name == "steady")
+        .expect("registered");
+    assert_eq!(spec.retries, Some(2));
+    assert_eq!(spec.backoff, Some(Duration::from_millis(1)));
+    assert_eq!(spec.timeout, Some(Duration::from_secs(5)));
+    let mut p = Pipeline::new("steady");
+    p.add_step(steady).input("seed", 1u32);
+    assert_eq!(
+        *p.run().expect("runs").get::<u32>("steady").expect("out"),
+        2
+    );
+}

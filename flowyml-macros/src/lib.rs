@@ -58,11 +58,16 @@ pub fn lazy_property(args: TokenStream, item: TokenStream) -> TokenStream {
 /// | `gpu` | the step uses the run's GPU, received as a `&Gpu` parameter (feature `gpu`) |
 /// | `fallback = path` | with `gpu`: the CPU function, same parameters without the `&Gpu`, run when the run has no GPU (the record notes it) |
 /// | `watch = ["file", ..]` | files the step reads: a change of their content reruns it |
+/// | `retries = n` | retry the step up to `n` times after it fails (default: the pipeline's, `Pipeline::retries`) |
+/// | `backoff = "200ms"` | the wait before the first retry, doubled (with jitter) for each next one |
+/// | `timeout = "30s"` | the longest one attempt may take: past it the step is recorded as timed out, its dependents are skipped, and its thread is abandoned |
 /// | `crate = "path"` | where `flowyml` is, for crates that re-export it |
 ///
 /// A parameter is `&T` (borrowed from the shared artifact) or an owned `T:
-/// Clone` (a clone for this step). A `Result<_, E>` return fails the step
-/// with `E` (kept as the error's source where `E` is an error type, by its
+/// Clone` (a clone for this step); `&Gpu` (with `gpu`) receives the run's
+/// GPU, and `&StepContext` or `&mut StepContext` the step's own context
+/// (`is_cancelled`, `note`). A `Result<_, E>` return fails the step with
+/// `E` (kept as the error's source where `E` is an error type, by its
 /// message otherwise).
 ///
 /// A step that returns a value must name it:
