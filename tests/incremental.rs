@@ -633,3 +633,99 @@ mod never_stale {
         }
     }
 }
+
+/// A node whose value comes from `source` (as bits), read by `1.0 / x`
+/// and by `x`'s bits: the cutoff must see every bit.
+fn reciprocal_of(source: &Arc<AtomicU64>) -> IncrementalComputation {
+    let mut inc = IncrementalComputation::new();
+    let s = Arc::clone(source);
+    inc.register("x", &[], move |_| {
+        Ok(f64::from_bits(s.load(Ordering::SeqCst)))
+    })
+    .unwrap();
+    inc.register("inverse", &["x"], |d| Ok(1.0 / *d.get::<f64>("x")?))
+        .unwrap();
+    inc.register("bits", &["x"], |d| Ok(d.get::<f64>("x")?.to_bits()))
+        .unwrap();
+    inc
+}
+
+/// `0.0 == -0.0`, but `1.0 / x` tells them apart: the cutoff once trusted
+/// `PartialEq` and left `inverse` at `+inf`.
+#[test]
+fn early_cutoff_tells_zero_from_negative_zero() -> Result {
+    let source = Arc::new(AtomicU64::new(0.0_f64.to_bits()));
+    let mut inc = reciprocal_of(&source);
+    inc.compute_all()?;
+    assert_eq!(*inc.get::<f64>("inverse")?, f64::INFINITY);
+
+    source.store((-0.0_f64).to_bits(), Ordering::SeqCst);
+    inc.invalidate("x")?;
+    let report = inc.compute_all()?;
+    assert!(report.unchanged.is_empty(), "{report:?}");
+    assert_eq!(*inc.get::<f64>("inverse")?, f64::NEG_INFINITY);
+
+    // The same bits again: a real cutoff.
+    inc.invalidate("x")?;
+    let report = inc.compute_all()?;
+    assert_eq!(report.unchanged, ["x"]);
+    assert_eq!(inc.runs("inverse")?, 2);
+    Ok(())
+}
+
+/// NaNs with different payloads are different values (and `NaN != NaN`
+/// must not make the same NaN a change either).
+#[test]
+fn early_cutoff_tells_nan_payloads_apart_and_keeps_the_same_nan() -> Result {
+    let (quiet, other) = (0x7ff8_0000_0000_0001_u64, 0x7ff8_0000_0000_0002_u64);
+    let source = Arc::new(AtomicU64::new(quiet));
+    let mut inc = reciprocal_of(&source);
+    inc.compute_all()?;
+    assert_eq!(*inc.get::<u64>("bits")?, quiet);
+
+    source.store(other, Ordering::SeqCst);
+    inc.invalidate("x")?;
+    inc.compute_all()?;
+    assert_eq!(*inc.get::<u64>("bits")?, other);
+
+    inc.invalidate("x")?;
+    let report = inc.compute_all()?;
+    assert_eq!(report.unchanged, ["x"], "the same NaN is the same value");
+    assert_eq!(inc.runs("bits")?, 2);
+    Ok(())
+}
+
+/// `register_with` takes the caller's own "same value" relation.
+#[test]
+fn register_with_cuts_off_by_the_callers_relation() -> Result {
+    struct Reading {
+        value: f64,
+        taken_at: u64,
+    }
+    let clock = Arc::new(AtomicU64::new(0));
+    let mut inc = IncrementalComputation::new();
+    let c = Arc::clone(&clock);
+    inc.register_with(
+        "reading",
+        &[],
+        // Readings of the same value are the same, whenever taken.
+        |old: &Reading, new: &Reading| old.value.to_bits() == new.value.to_bits(),
+        move |_| {
+            Ok(Reading {
+                value: 2.5,
+                taken_at: c.fetch_add(1, Ordering::SeqCst),
+            })
+        },
+    )?;
+    inc.register("doubled", &["reading"], |d| {
+        Ok(d.get::<Reading>("reading")?.value * 2.0)
+    })?;
+    inc.compute_all()?;
+    inc.invalidate("reading")?;
+    let report = inc.compute_all()?;
+    assert_eq!(report.unchanged, ["reading"]);
+    assert_eq!(inc.runs("doubled")?, 1);
+    // The cut-off node keeps its previous value.
+    assert_eq!(inc.get::<Reading>("reading")?.taken_at, 0);
+    Ok(())
+}

@@ -181,7 +181,7 @@ fn validation_reports_type_mismatches_with_both_types() {
     p.add_step(clean_data).input("raw", vec![1.0_f32]);
     let err = p.validate().unwrap_err().to_string();
     assert!(
-        err.contains("type mismatch for artifact `raw`: a run-time input produces `alloc::vec::Vec<f32>` but step `clean_data` expects `Vec<f64>`"),
+        err.contains("type mismatch for artifact `raw`: a run-time input produces `Vec<f32>` but step `clean_data` expects `Vec<f64>`"),
         "{err}"
     );
 }
@@ -499,6 +499,47 @@ fn result_aliases_are_fallible_steps() -> flowyml::Result<()> {
         err,
         "pipeline `alias`: step `parse_port` failed: port \"http\": invalid digit found in string"
     );
+    Ok(())
+}
+
+type Fallible<T> = Result<T, String>;
+
+#[step(outputs = ["checked"])]
+fn check_input(text: &String) -> Fallible<u32> {
+    if text == "bad input" {
+        Err("bad input".into())
+    } else {
+        Ok(text.len() as u32)
+    }
+}
+
+/// Fallibility is decided by type: a `Result` under a name that does not
+/// end in `Result` fails its step on `Err` (it was once stored as the
+/// artifact, and the run recorded as a success).
+#[test]
+fn a_result_under_any_name_fails_its_step() -> flowyml::Result<()> {
+    let mut p = Pipeline::new("fallible");
+    p.add_step(check_input).input("text", "fine".to_owned());
+    assert_eq!(*p.run()?.get::<u32>("checked")?, 4);
+    let described = p.describe()?;
+    let checked = described["artifacts"]
+        .as_array()
+        .and_then(|a| a.iter().find(|a| a["name"] == "checked"))
+        .expect("described");
+    assert_eq!(checked["type"], "u32");
+
+    p.input("text", "bad input".to_owned());
+    let err = p.run().unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "pipeline `fallible`: step `check_input` failed: bad input"
+    );
+    let Error::StepFailed { result, .. } = &err else {
+        panic!("{err}")
+    };
+    let record = result.step("check_input").expect("recorded");
+    assert_eq!(record.status, flowyml::StepStatus::Failed);
+    assert!(result.get::<u32>("checked").is_err());
     Ok(())
 }
 

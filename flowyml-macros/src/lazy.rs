@@ -10,6 +10,8 @@
 //!   `impl LazyHost for T { type Cells = that struct; }`, which sizes the
 //!   `LazyCells<Self>` field of `T`.
 
+use std::path::Path;
+
 use proc_macro2::TokenStream;
 use quote::{format_ident, quote, quote_spanned};
 use syn::spanned::Spanned;
@@ -24,7 +26,7 @@ struct Property {
     ty: syn::Type,
 }
 
-pub fn lazy_properties(args: TokenStream, item: TokenStream) -> TokenStream {
+pub fn lazy_properties(args: TokenStream, item: TokenStream, file: Option<&Path>) -> TokenStream {
     let mut imp = match syn::parse2::<ItemImpl>(item.clone()) {
         Ok(imp) => imp,
         Err(_) => {
@@ -36,7 +38,40 @@ pub fn lazy_properties(args: TokenStream, item: TokenStream) -> TokenStream {
         }
     };
     let cx = Ctxt::new();
-    let field = parse_args(args, &cx);
+    let (field, named) = parse_args(args, &cx);
+    let field = match storage(file, &imp.self_ty, &field) {
+        Storage::Found | Storage::Unknown => field,
+        // Reported here, where the fix goes, and expanded with the field
+        // the type does have, so that only this error shows.
+        Storage::Elsewhere(other) if !named => {
+            cx.error_at(
+                &imp.self_ty,
+                format!(
+                    "`{0}` keeps its lazy properties in field `{other}`, not `{field}`: write `#[lazy_properties(field = {other})]`",
+                    type_ident(&imp.self_ty)
+                ),
+            );
+            other
+        }
+        Storage::Elsewhere(_) | Storage::Missing => {
+            cx.error_at(
+                &imp.self_ty,
+                format!(
+                    "`{0}` has no field `{field}` for its lazy properties: add `{field}: LazyCells<Self>` to `{0}` (made with `LazyCells::new()`){1}",
+                    type_ident(&imp.self_ty),
+                    if named { "" } else { ", or name the field it has with `#[lazy_properties(field = ..)]`" }
+                ),
+            );
+            // Plain methods, which still type-check.
+            for item in &mut imp.items {
+                if let ImplItem::Fn(f) = item {
+                    f.attrs.retain(|a| !is_marker(a));
+                }
+            }
+            let err = cx.check().expect_err("an error was just recorded");
+            return with_item(quote::ToTokens::into_token_stream(imp), err);
+        }
+    };
     if imp.trait_.is_some() {
         cx.error_at(
             &imp.self_ty,
@@ -70,14 +105,84 @@ pub fn lazy_property_alone(_args: TokenStream, item: TokenStream) -> TokenStream
     with_item(item, err)
 }
 
-fn parse_args(args: TokenStream, cx: &Ctxt) -> syn::Ident {
+/// The field holding the cells, and whether the user named it.
+fn parse_args(args: TokenStream, cx: &Ctxt) -> (syn::Ident, bool) {
     let args = Args::parse(args, "#[lazy_properties]", &[("field", Kind::Path)], cx);
     match args.path("field") {
-        None => format_ident!("lazy"),
-        Some(path) => path.get_ident().cloned().unwrap_or_else(|| {
-            cx.error_at(path, "`field` names a field of the type: `field = cells`");
-            format_ident!("lazy")
-        }),
+        None => (format_ident!("lazy"), false),
+        Some(path) => (
+            path.get_ident().cloned().unwrap_or_else(|| {
+                cx.error_at(path, "`field` names a field of the type: `field = cells`");
+                format_ident!("lazy")
+            }),
+            true,
+        ),
+    }
+}
+
+/// What the type's definition says about the field holding the cells.
+enum Storage {
+    /// The type has the field.
+    Found,
+    /// The type has no such field but keeps `LazyCells` in this one.
+    Elsewhere(syn::Ident),
+    /// The type has no `LazyCells` field at all.
+    Missing,
+    /// The type is not defined in the `impl`'s file (or is not a named
+    /// struct there): rustc reports a missing field.
+    Unknown,
+}
+
+/// Looks the type up in the `impl`'s own source file: a macro sees only
+/// the item it is on, and a missing field would otherwise be rustc's bare
+/// "no field `lazy`", without the `field =` option that fixes it.
+fn storage(file: Option<&Path>, self_ty: &syn::Type, field: &syn::Ident) -> Storage {
+    let name = type_ident(self_ty);
+    let Some(source) = file.and_then(|f| std::fs::read_to_string(f).ok()) else {
+        return Storage::Unknown;
+    };
+    let Ok(parsed) = syn::parse_file(&source) else {
+        return Storage::Unknown;
+    };
+    let Some(fields) = find_struct(&parsed.items, &name) else {
+        return Storage::Unknown;
+    };
+    if fields.named.iter().any(|f| f.ident.as_ref() == Some(field)) {
+        return Storage::Found;
+    }
+    let is_cells = |ty: &syn::Type| matches!(ty, syn::Type::Path(p) if p.path.segments.last().is_some_and(|s| s.ident == "LazyCells"));
+    match fields
+        .named
+        .iter()
+        .find(|f| is_cells(&f.ty))
+        .and_then(|f| f.ident.clone())
+    {
+        Some(other) => Storage::Elsewhere(other),
+        None => Storage::Missing,
+    }
+}
+
+/// The named fields of struct `name`, searched through inline modules too
+/// (a name defined twice makes the answer unknown).
+fn find_struct<'f>(items: &'f [syn::Item], name: &str) -> Option<&'f syn::FieldsNamed> {
+    let mut found = Vec::new();
+    fn walk<'f>(items: &'f [syn::Item], name: &str, found: &mut Vec<&'f syn::Fields>) {
+        for item in items {
+            match item {
+                syn::Item::Struct(s) if s.ident == name => found.push(&s.fields),
+                syn::Item::Mod(m) => {
+                    if let Some((_, inner)) = &m.content {
+                        walk(inner, name, found);
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+    walk(items, name, &mut found);
+    match found.as_slice() {
+        [syn::Fields::Named(named)] => Some(named),
+        _ => None,
     }
 }
 
@@ -133,6 +238,17 @@ fn check_method(f: &ImplItemFn, cx: &Ctxt) -> Option<Property> {
         );
     }
     let ty = match &sig.output {
+        ReturnType::Type(_, ty) if matches!(**ty, syn::Type::Reference(_)) => {
+            let syn::Type::Reference(r) = &**ty else {
+                unreachable!()
+            };
+            let owned = crate::types::owned_form(&r.elem);
+            found.error_at(
+                ty,
+                format!("a lazy property computes its value once and keeps it, so it returns an owned value: write `-> {owned}`; the accessor then returns `&{owned}`"),
+            );
+            None
+        }
         ReturnType::Type(_, ty) => Some((**ty).clone()),
         ReturnType::Default => {
             found.error(syn::Error::new(

@@ -16,6 +16,7 @@ mod ctxt;
 mod lazy;
 mod pipeline;
 mod step;
+mod types;
 
 /// Marks an `impl` block whose `#[lazy_property]` methods are cached per
 /// instance. The type stores them in one field, `lazy: LazyCells<Self>`
@@ -24,7 +25,10 @@ mod step;
 /// See `flowyml::LazyCells` for an example.
 #[proc_macro_attribute]
 pub fn lazy_properties(args: TokenStream, item: TokenStream) -> TokenStream {
-    lazy::lazy_properties(args.into(), item.into()).into()
+    // The file that holds the `impl` (and, usually, the type), read only to
+    // say which field holds the cells when the expected one is missing.
+    let file = proc_macro::Span::call_site().local_file();
+    lazy::lazy_properties(args.into(), item.into(), file.as_deref()).into()
 }
 
 /// Turns `fn name(&self) -> T` into `fn name(&self) -> &T`, computed on

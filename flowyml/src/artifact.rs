@@ -281,6 +281,18 @@ impl fmt::Debug for Codec {
     }
 }
 
+/// The type of an artifact: shared between the pipeline's threads, so
+/// `Send + Sync`, and owned, so `'static`.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be an artifact: artifacts are shared between the pipeline's threads and outlive the step, so they are `Send + Sync + 'static`",
+    label = "not an artifact type",
+    note = "use `Arc` instead of `Rc`, a `Mutex`, `RwLock` or atomics instead of `RefCell` and `Cell`, and owned values instead of references"
+)]
+pub trait ArtifactType: Any + Send + Sync {}
+
+#[diagnostic::do_not_recommend]
+impl<T: Any + Send + Sync> ArtifactType for T {}
+
 /// A `std::hash::Hasher` feeding blake3, so `Hash` types get a stable
 /// 256-bit content hash.
 struct Blake3Hasher(blake3::Hasher);
@@ -312,6 +324,11 @@ pub mod probe {
             Probe(PhantomData)
         }
     }
+
+    /// Requires `T` to be an [`ArtifactType`](super::ArtifactType): the
+    /// expansion calls it spanned at the user's type, so that the message
+    /// points there.
+    pub fn artifact_type<T: super::ArtifactType>(_: &Probe<T>) {}
 
     impl<T> Default for Probe<T> {
         fn default() -> Self {

@@ -317,6 +317,17 @@ pub enum Error {
         hint: String,
     },
 
+    /// Two registered pipelines share a name (two `#[pipeline]` modules,
+    /// or a `register_pipeline!` beside one), so a name would not say which
+    /// is meant.
+    #[error("pipeline name `{name}` is registered {} times, by {}: give all but one another `#[pipeline(name = \"..\")]`", .modules.len(), .modules.iter().map(|m| format!("`{m}`")).collect::<Vec<_>>().join(" and "))]
+    DuplicatePipeline {
+        /// The shared name.
+        name: String,
+        /// The modules that register it.
+        modules: Vec<String>,
+    },
+
     /// A command line could not be parsed.
     #[error("{0}")]
     Usage(String),

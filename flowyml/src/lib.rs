@@ -94,6 +94,7 @@ pub mod resource;
 mod slot;
 pub mod step;
 mod sync;
+mod type_name;
 
 pub use batch::batch_iterator;
 pub use cache::SmartCache;
@@ -116,7 +117,7 @@ pub mod __private {
     pub use crate::pipeline::Pipeline;
     pub use crate::registry::RegisteredPipeline;
     pub use crate::resource::GPU;
-    pub use crate::step::{ArtifactSpec, RegisteredStep, Step, StepContext, StepSpec, fallible};
+    pub use crate::step::{ArtifactSpec, RegisteredStep, Step, StepContext, StepSpec, returned};
     pub use flowyml_macros::step;
     pub use inventory;
     pub use std::borrow::Cow;
@@ -125,5 +126,5 @@ pub mod __private {
     pub fn type_id_of<F: 'static>(_: &F) -> std::any::TypeId {
         std::any::TypeId::of::<F>()
     }
-    pub use std::sync::OnceLock;
+    pub use std::sync::{LazyLock, OnceLock};
 }

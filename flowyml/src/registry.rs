@@ -55,24 +55,79 @@ macro_rules! register_pipeline {
     };
 }
 
-/// Every registered pipeline, sorted by name.
+/// Every registered pipeline, sorted by name (then module).
 pub fn pipelines() -> Vec<&'static RegisteredPipeline> {
     let mut pipelines: Vec<_> = inventory::iter::<RegisteredPipeline>.into_iter().collect();
-    pipelines.sort_by_key(|p| p.name);
+    pipelines.sort_by_key(|p| (p.name, p.module_path));
     pipelines
+}
+
+/// Checks that no two registered pipelines share a name: what the CLI
+/// does when it starts. (Registration happens at link time, across
+/// crates, so this is the first place every pipeline is seen together.)
+///
+/// # Errors
+/// [`Error::DuplicatePipeline`] for the first shared name, with every
+/// module that registers it.
+pub fn check() -> Result<()> {
+    first_duplicate(&pipelines()).map_or(Ok(()), Err)
+}
+
+/// The first name shared in `sorted` (sorted by name), as an error.
+fn first_duplicate(sorted: &[&RegisteredPipeline]) -> Option<Error> {
+    sorted
+        .chunk_by(|a, b| a.name == b.name)
+        .find(|same| same.len() > 1)
+        .map(|same| Error::DuplicatePipeline {
+            name: same[0].name.to_owned(),
+            modules: same.iter().map(|p| p.module_path.to_owned()).collect(),
+        })
 }
 
 /// The registered pipeline `name`, built.
 ///
 /// # Errors
-/// [`Error::UnknownPipeline`], with the closest name if one is close.
+/// [`Error::UnknownPipeline`], with the closest name if one is close;
+/// [`Error::DuplicatePipeline`] if more than one pipeline has the name.
 pub fn pipeline(name: &str) -> Result<Pipeline> {
-    pipelines()
-        .into_iter()
-        .find(|p| p.name == name)
-        .map(|p| (p.build)())
-        .ok_or_else(|| Error::UnknownPipeline {
+    let all = pipelines();
+    let named: Vec<_> = all.iter().copied().filter(|p| p.name == name).collect();
+    match named.as_slice() {
+        [one] => Ok((one.build)()),
+        [] => Err(Error::UnknownPipeline {
             name: name.to_owned(),
-            hint: flowyml_suggest::did_you_mean(name, pipelines().iter().map(|p| p.name)),
-        })
+            hint: flowyml_suggest::did_you_mean(name, all.iter().map(|p| p.name)),
+        }),
+        several => Err(first_duplicate(several).expect("several share the name")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn registered(name: &'static str, module_path: &'static str) -> RegisteredPipeline {
+        RegisteredPipeline {
+            name,
+            module_path,
+            build: || Pipeline::new("unused"),
+        }
+    }
+
+    #[test]
+    fn a_shared_name_is_reported_with_every_module() {
+        let (a, b, c) = (
+            registered("etl", "app::nightly"),
+            registered("etl", "app::hourly"),
+            registered("train", "app::ml"),
+        );
+        let mut sorted = vec![&a, &b, &c];
+        sorted.sort_by_key(|p| (p.name, p.module_path));
+        let err = first_duplicate(&sorted).expect("`etl` is shared");
+        assert_eq!(
+            err.to_string(),
+            "pipeline name `etl` is registered 2 times, by `app::hourly` and `app::nightly`: give all but one another `#[pipeline(name = \"..\")]`"
+        );
+        assert!(first_duplicate(&[&a, &c]).is_none());
+    }
 }

@@ -5,18 +5,22 @@ use syn::Type;
 
 use super::parse::{ParamKind, Parsed};
 use crate::ctxt::Ctxt;
+use crate::types::{owned_form, type_name};
 
 /// Applies every rule.
 pub fn check(step: &Parsed, cx: &Ctxt) {
     not_async(step, cx);
-    not_generic(step, cx);
+    lifetimes_only(step, cx);
     not_unsafe(step, cx);
     not_variadic(step, cx);
     parameters_are_artifacts(step, cx);
+    artifact_parameters_are_sized(step, cx);
     gpu_context_is_declared(step, cx);
     one_step_context(step, cx);
     inputs_name_every_parameter(step, cx);
     returns_a_concrete_type(step, cx);
+    returns_owned_values(step, cx);
+    names_are_not_empty(step, cx);
     outputs_are_named(step, cx);
     outputs_match_the_returned_values(step, cx);
     outputs_are_distinct(step, cx);
@@ -52,10 +56,64 @@ fn not_async(step: &Parsed, cx: &Ctxt) {
     }
 }
 
-fn not_generic(step: &Parsed, cx: &Ctxt) {
-    if !step.func.sig.generics.params.is_empty() {
-        cx.error_at(&step.func.sig.generics, "a step cannot be generic: the pipeline needs each artifact's concrete type; write one step per type");
+/// Lifetime parameters are fine where elision would be (`fn f<'a>(x:
+/// &'a Vec<u32>)`): each borrows one artifact for the call. Types and
+/// consts are not: the pipeline needs each artifact's concrete type.
+fn lifetimes_only(step: &Parsed, cx: &Ctxt) {
+    let generics = &step.func.sig.generics;
+    for param in &generics.params {
+        match param {
+            syn::GenericParam::Lifetime(l) if l.bounds.is_empty() => {}
+            syn::GenericParam::Lifetime(l) => cx.error_at(l, "a step's lifetime parameters cannot have bounds: each artifact parameter borrows its own artifact for the call"),
+            other => cx.error_at(other, "a step cannot be generic over types or constants: the pipeline needs each artifact's concrete type; write one step per type"),
+        }
     }
+    if let Some(w) = &generics.where_clause {
+        cx.error_at(
+            w,
+            "a step cannot have a `where` clause: its artifacts have concrete types",
+        );
+    }
+    let declared: Vec<&syn::Lifetime> = generics.lifetimes().map(|l| &l.lifetime).collect();
+    if declared.is_empty() {
+        return;
+    }
+    // Anywhere but the outer `&'a` of a parameter, a declared lifetime
+    // ties an artifact's type (or the output) to the call.
+    let mut misplaced = Vec::new();
+    for p in &step.params {
+        if let ParamKind::Artifact { ty, .. } | ParamKind::Context { ty, .. } | ParamKind::Gpu(ty) =
+            &p.kind
+        {
+            let inner = match &p.kind {
+                ParamKind::Artifact { ty, .. } => ty,
+                _ => match ty {
+                    Type::Reference(r) => &r.elem,
+                    other => other,
+                },
+            };
+            lifetimes_in(inner, &declared, &mut misplaced);
+        }
+    }
+    lifetimes_in(&step.ret, &declared, &mut misplaced);
+    for l in misplaced {
+        cx.error_at(l, format!("`{l}` can only be the lifetime of a parameter's outer `&{l}`: artifact types and outputs are owned (`'static`)"));
+    }
+}
+
+fn lifetimes_in<'t>(ty: &'t Type, declared: &[&syn::Lifetime], out: &mut Vec<&'t syn::Lifetime>) {
+    struct Find<'d, 't> {
+        declared: &'d [&'d syn::Lifetime],
+        out: &'d mut Vec<&'t syn::Lifetime>,
+    }
+    impl<'t> syn::visit::Visit<'t> for Find<'_, 't> {
+        fn visit_lifetime(&mut self, l: &'t syn::Lifetime) {
+            if self.declared.contains(&l) {
+                self.out.push(l);
+            }
+        }
+    }
+    syn::visit::Visit::visit_type(&mut Find { declared, out }, ty);
 }
 
 fn not_unsafe(step: &Parsed, cx: &Ctxt) {
@@ -86,6 +144,46 @@ fn parameters_are_artifacts(step: &Parsed, cx: &Ctxt) {
             }
             _ => {}
         }
+    }
+}
+
+/// An artifact is a sized, owned value: a `&[u32]`, `&str` or `&dyn Trait`
+/// parameter names a type no step can produce.
+fn artifact_parameters_are_sized(step: &Parsed, cx: &Ctxt) {
+    for p in &step.params {
+        let ParamKind::Artifact { ty, .. } = &p.kind else {
+            continue;
+        };
+        let hint = match ty {
+            Type::Slice(s) => format!(
+                "take `&Vec<{}>` for a `Vec<{0}>` artifact",
+                type_name(&s.elem)
+            ),
+            Type::TraitObject(_) => {
+                "take the concrete type, or `&Arc<dyn ..>` for an artifact that is one".to_owned()
+            }
+            Type::Path(p) if p.qself.is_none() && p.path.is_ident("str") => {
+                "take `&String` for a `String` artifact".to_owned()
+            }
+            Type::Path(p)
+                if p.qself.is_none()
+                    && p.path.segments.last().is_some_and(|s| s.ident == "Path")
+                    && p.path
+                        .segments
+                        .last()
+                        .is_some_and(|s| s.arguments.is_none()) =>
+            {
+                "take `&PathBuf` for a `PathBuf` artifact".to_owned()
+            }
+            _ => continue,
+        };
+        cx.error_at(
+            ty,
+            format!(
+                "an artifact parameter borrows a whole, sized artifact; `{}` is not one: {hint}",
+                type_name(ty)
+            ),
+        );
     }
 }
 
@@ -140,12 +238,42 @@ fn returns_a_concrete_type(step: &Parsed, cx: &Ctxt) {
     }
 }
 
-fn is_unit(ty: &Type) -> bool {
-    matches!(ty, Type::Tuple(t) if t.elems.is_empty())
+/// Outputs outlive the call: a step that returns a borrow (of one of its
+/// inputs, say) has nothing the pipeline could keep. (A `&'static` one
+/// could be kept, but not stored: the cache deserializes owned values.)
+fn returns_owned_values(step: &Parsed, cx: &Ctxt) {
+    let value = step.written_value_type();
+    let values: Vec<&Type> = match value {
+        Type::Tuple(t) if step.output_names().len() > 1 => t.elems.iter().collect(),
+        other => vec![other],
+    };
+    for ty in values {
+        if let Type::Reference(r) = ty {
+            cx.error_at(r, format!(
+                "a step returns owned values: artifacts outlive the call, so return `{}` (clone or build it), not a reference",
+                owned_form(&r.elem),
+            ));
+        }
+    }
+}
+
+fn names_are_not_empty(step: &Parsed, cx: &Ctxt) {
+    for key in ["inputs", "outputs"] {
+        for lit in step.args.str_list(key).map_or(&[][..], |(_, l)| l) {
+            if lit.value().trim().is_empty() {
+                cx.error_at(lit, format!("an artifact name cannot be empty: name each of the step's {key}, e.g. `{key} = [\"features\"]`"));
+            }
+        }
+    }
 }
 
 fn outputs_are_named(step: &Parsed, cx: &Ctxt) {
-    if step.args.is_complete() && step.output_names().is_empty() && !is_unit(&step.value_type()) {
+    // Conclusive only for a tuple written out; any other type is checked by
+    // type in the expansion (an alias may well be `()`).
+    if step.args.is_complete()
+        && step.output_names().is_empty()
+        && matches!(step.written_value_type(), Type::Tuple(t) if !t.elems.is_empty())
+    {
         cx.error(syn::Error::new(
             step.ret_span,
             format!(
@@ -161,20 +289,15 @@ fn outputs_match_the_returned_values(step: &Parsed, cx: &Ctxt) {
     if n < 2 {
         return;
     }
-    match step.value_type() {
-        Type::Tuple(t) if t.elems.len() == n => {}
-        Type::Tuple(t) => cx.error(syn::Error::new(
+    // A tuple written out is conclusive; any other type (an alias of a
+    // tuple, say) is split by type in the expansion.
+    if let Type::Tuple(t) = step.written_value_type()
+        && t.elems.len() != n
+    {
+        cx.error(syn::Error::new(
             step.ret_span,
             format!("`outputs` names {n} artifacts but the step returns a {}-tuple: return one tuple element per output, in order", t.elems.len()),
-        )),
-        other => cx.error(syn::Error::new(
-            step.ret_span,
-            format!(
-                "`outputs` names {n} artifacts but the step returns `{}`, not a {n}-tuple: return `({})`",
-                quote::ToTokens::to_token_stream(&other),
-                vec!["_"; n].join(", ")
-            ),
-        )),
+        ));
     }
 }
 

@@ -16,41 +16,33 @@ use syn::spanned::Spanned;
 
 use super::model::StepModel;
 
-/// A type as written, compacted for messages (`Vec<f64>`, not `Vec < f64 >`).
-pub fn type_name(ty: &syn::Type) -> String {
-    let mut s = ty.to_token_stream().to_string();
-    for (from, to) in [
-        (" < ", "<"),
-        ("< ", "<"),
-        (" <", "<"),
-        (" >", ">"),
-        (" ,", ","),
-        (" :: ", "::"),
-        (":: ", "::"),
-        ("& ", "&"),
-        ("( ", "("),
-        (" )", ")"),
-    ] {
-        s = s.replace(from, to);
-    }
-    s
+/// The expression `(&&&&&..::Returned::<R>::probe()).__flowyml_values()`:
+/// a `Probe` of what a step returning `ret` outputs (shared with
+/// `#[pipeline]`'s type checks, which need the same types).
+pub fn values_probe(p: &TokenStream, ret: &syn::Type) -> TokenStream {
+    quote!((&&&&&#p::returned::Returned::<#ret>::probe()).__flowyml_values())
 }
 
-fn artifact_specs<'a>(
-    p: &TokenStream,
-    items: impl Iterator<Item = (&'a str, &'a syn::Type)>,
-) -> TokenStream {
-    let specs = items.map(|(name, ty)| {
-        let tn = type_name(ty);
-        quote! {
-            #p::ArtifactSpec {
-                name: #p::Cow::Borrowed(#name),
-                type_name: #p::Cow::Borrowed(#tn),
-                type_id: ::core::any::TypeId::of::<#ty>,
-            }
-        }
-    });
-    quote!(#p::Cow::Borrowed(&[#(#specs),*]))
+/// The traits `values_probe`'s expression needs in scope.
+pub fn returned_traits(p: &TokenStream) -> TokenStream {
+    quote! {
+        #[allow(unused_imports)]
+        use #p::returned::{ViaDebug as _, ViaDisplay as _, ViaError as _, ViaUnshownError as _, ViaValue as _};
+    }
+}
+
+/// Binds `__o0`, `__o1`, .. to a `Probe` of each of the step's `n` outputs,
+/// given `__values`, the probe of all of them (spanned at the return type,
+/// where a wrong arity is reported).
+pub fn output_probes(p: &TokenStream, n: usize, ret_span: proc_macro2::Span) -> TokenStream {
+    let parts: Vec<_> = (0..n).map(|i| format_ident!("__o{}", i)).collect();
+    match n {
+        0 => TokenStream::new(),
+        1 => quote!(let __o0 = __values;),
+        n => quote_spanned!(ret_span=>
+            let (#(#parts,)*) = <_ as #p::returned::ReturnsOutputs<#n>>::probes(__values);
+        ),
+    }
 }
 
 pub fn expand(model: &StepModel) -> TokenStream {
@@ -62,8 +54,29 @@ pub fn expand(model: &StepModel) -> TokenStream {
     let p = quote!(#krate::__private);
 
     let name = &model.name;
-    let inputs = artifact_specs(&p, model.inputs.iter().map(|i| (i.name.as_str(), &i.ty)));
-    let outputs = artifact_specs(&p, model.outputs.iter().map(|o| (o.name.as_str(), &o.ty)));
+    let n = model.outputs.len();
+    let ret = &model.ret;
+    let ret_span = model.ret_span;
+    let traits = returned_traits(&p);
+    let values_expr = values_probe(&p, ret);
+    let probes = output_probes(&p, n, ret_span);
+    let output_names = model.outputs.iter().map(|o| &o.name);
+    let outs: Vec<_> = (0..n).map(|i| format_ident!("__o{}", i)).collect();
+    // Each artifact type must be shareable: checked at the user's type for
+    // inputs here, and for outputs by `set_output`, at the output's name.
+    let input_checks = model.inputs.iter().enumerate().map(|(k, i)| {
+        let ty = &i.ty;
+        let probe = format_ident!("__i{}", k, span = ty.span());
+        let arg = quote_spanned!(ty.span()=> &#probe);
+        quote! {
+            let #probe = #p::probe::Probe::<#ty>::new();
+            #p::probe::artifact_type(#arg);
+        }
+    });
+    let input_specs = model.inputs.iter().map(|i| {
+        let (ty, name) = (&i.ty, &i.name);
+        quote!(#p::ArtifactSpec::of::<#ty>(#name))
+    });
     let fingerprint = model.fingerprint;
     let resources = if model.gpu {
         quote!(#p::Cow::Borrowed(&[#p::GPU]))
@@ -134,36 +147,33 @@ pub fn expand(model: &StepModel) -> TokenStream {
             }
         }
     };
-    let unwrap = if model.fallible {
-        quote! {
-            let __out = match __out {
-                ::core::result::Result::Ok(v) => v,
-                ::core::result::Result::Err(e) => {
-                    #[allow(unused_imports)]
-                    use #p::fallible::{ViaDisplay as _, ViaError as _};
-                    return ::core::result::Result::Err((&&&#p::fallible::Failure::new(e)).__flowyml_box());
-                }
-            };
-        }
-    } else {
-        TokenStream::new()
-    };
-    let store = match model.outputs.len() {
-        0 => quote!(let () = __out;),
-        1 => quote!(__ctx.set_output(0, __out);),
+    // Each output's value is named with the span of its name in
+    // `outputs`, where `set_output` reports a type that cannot be an
+    // artifact.
+    let values: Vec<_> = model
+        .outputs
+        .iter()
+        .enumerate()
+        .map(|(i, o)| format_ident!("__v{}", i, span = o.span))
+        .collect();
+    let idx = 0..n;
+    let store = match n {
+        0 => quote_spanned!(ret_span=> <_ as #p::returned::ReturnsNothing>::nothing(__out);),
+        1 => quote!(let #(#values)* = __out;),
         n => {
-            let parts: Vec<_> = (0..n).map(|i| format_ident!("__o{}", i)).collect();
-            let idx = 0..n;
-            quote! {
-                let (#(#parts,)*) = __out;
-                #( __ctx.set_output(#idx, #parts); )*
-            }
+            let parts =
+                quote_spanned!(ret_span=> <_ as #p::returned::ReturnsOutputs<#n>>::parts(__out));
+            quote!(let (#(#values,)*) = #parts;)
         }
+    };
+    let store = quote! {
+        #store
+        #( __ctx.set_output(#idx, #values); )*
     };
     // Four borrows: the probe's impls are on `&&&Probe` (own codec) down
     // to `Probe` (opaque), and method lookup tries the most borrowed first.
     let probe = |ty: &syn::Type| quote!((&&&&#p::probe::Probe::<#ty>::new()).__flowyml_codec());
-    let codecs = model.outputs.iter().map(|o| probe(&o.ty));
+    let output_codecs = outs.iter().map(|o| quote!((&&&&#o).__flowyml_codec()));
     let input_codecs = model.inputs.iter().map(|i| probe(&i.ty));
 
     quote! {
@@ -172,25 +182,35 @@ pub fn expand(model: &StepModel) -> TokenStream {
         #func
 
         const _: () = {
-            static SPEC: #p::StepSpec = #p::StepSpec {
-                name: #p::Cow::Borrowed(#name),
-                module_path: #p::Cow::Borrowed(::core::module_path!()),
-                location: (::core::file!(), ::core::line!()),
-                inputs: #inputs,
-                outputs: #outputs,
-                code_fingerprint: [#(#fingerprint),*],
-                resources: #resources,
-                watch: #p::Cow::Borrowed(&[#(#watch),*]),
-                retries: #retries,
-                backoff: #backoff,
-                timeout: #timeout,
-            };
+            /// The spec and the output codecs, which need the output types.
+            static SPEC: #p::LazyLock<(#p::StepSpec, ::std::vec::Vec<#p::Codec>)> = #p::LazyLock::new(|| {
+                #traits
+                #[allow(unused_imports)]
+                use #p::probe::{ViaArtifactCodec as _, ViaHash as _, ViaOpaque as _, ViaSerde as _};
+                let __values = #values_expr;
+                #probes
+                #(#input_checks)*
+                let spec = #p::StepSpec {
+                    name: #p::Cow::Borrowed(#name),
+                    module_path: #p::Cow::Borrowed(::core::module_path!()),
+                    location: (::core::file!(), ::core::line!()),
+                    inputs: #p::Cow::Owned(::std::vec![#(#input_specs),*]),
+                    outputs: #p::Cow::Owned(::std::vec![#(#p::ArtifactSpec::of_probe(#output_names, &#outs)),*]),
+                    code_fingerprint: [#(#fingerprint),*],
+                    resources: #resources,
+                    watch: #p::Cow::Borrowed(&[#(#watch),*]),
+                    retries: #retries,
+                    backoff: #backoff,
+                    timeout: #timeout,
+                };
+                (spec, ::std::vec![#(#output_codecs),*])
+            });
 
             struct __FlowymlStep;
 
             impl #p::Step for __FlowymlStep {
                 fn spec(&self) -> &#p::StepSpec {
-                    &SPEC
+                    &SPEC.0
                 }
 
                 fn run(
@@ -199,15 +219,14 @@ pub fn expand(model: &StepModel) -> TokenStream {
                 ) -> ::core::result::Result<(), #p::BoxError> {
                     #(#bindings)*
                     let __out = #call;
-                    #unwrap
+                    #traits
+                    let __out = (&&&&&#p::returned::Returned::new(__out)).__flowyml_value()?;
                     #store
                     ::core::result::Result::Ok(())
                 }
 
                 fn codecs(&self) -> ::std::vec::Vec<#p::Codec> {
-                    #[allow(unused_imports)]
-                    use #p::probe::{ViaArtifactCodec as _, ViaHash as _, ViaOpaque as _, ViaSerde as _};
-                    ::std::vec![#(#codecs),*]
+                    SPEC.1.clone()
                 }
 
                 fn input_codecs(&self) -> ::std::vec::Vec<#p::Codec> {

@@ -19,8 +19,11 @@ pub struct StepModel {
     pub inputs: Vec<Input>,
     /// Outputs, in the order of the returned tuple.
     pub outputs: Vec<Output>,
-    /// Whether the function returns `Result<_, E>`.
-    pub fallible: bool,
+    /// The return type as written (`()` when none is), and where it is:
+    /// whether it is a `Result` and what it outputs is decided by its type
+    /// in the expansion, not by its spelling here.
+    pub ret: Type,
+    pub ret_span: Span,
     /// Index of the `&Gpu` context parameter, if any.
     pub gpu_param: Option<usize>,
     /// Index of the `StepContext` parameter, and whether it is `&mut`.
@@ -54,14 +57,13 @@ pub struct Input {
     pub borrowed: bool,
 }
 
-/// An artifact the step produces.
+/// An artifact the step produces (its type is known only to the
+/// compiler: see [`StepModel::ret`]).
 pub struct Output {
     /// Artifact name.
     pub name: String,
     /// Where the name was written.
     pub span: Span,
-    /// The artifact's type.
-    pub ty: Type,
 }
 
 impl From<Parsed> for StepModel {
@@ -84,21 +86,14 @@ impl From<Parsed> for StepModel {
                 }
             })
             .collect();
-        let value_ty = step.value_type();
-        let names = step.output_names();
-        let outputs = match (names.len(), &value_ty) {
-            (0, _) => Vec::new(),
-            (1, ty) => vec![(names[0].clone(), ty.clone())],
-            (_, Type::Tuple(t)) => names.iter().cloned().zip(t.elems.iter().cloned()).collect(),
-            _ => unreachable!("checked: several outputs are a tuple"),
-        }
-        .into_iter()
-        .map(|(lit, ty)| Output {
-            name: lit.value(),
-            span: lit.span(),
-            ty,
-        })
-        .collect();
+        let outputs = step
+            .output_names()
+            .iter()
+            .map(|lit| Output {
+                name: lit.value(),
+                span: lit.span(),
+            })
+            .collect();
         StepModel {
             fingerprint: *blake3::hash(step.func.to_token_stream().to_string().as_bytes())
                 .as_bytes(),
@@ -113,7 +108,8 @@ impl From<Parsed> for StepModel {
                 .map_or_else(|| step.func.sig.ident.to_string(), LitStr::value),
             inputs,
             outputs,
-            fallible: step.result_ok_type().is_some(),
+            ret: step.ret.clone(),
+            ret_span: step.ret_span,
             gpu_param: step.gpu_param(),
             context_param: step.context_param(),
             gpu: step.args.flag("gpu"),

@@ -174,25 +174,22 @@ impl Parsed {
         self.args.str_list("outputs").map_or(&[], |(_, l)| l)
     }
 
-    /// `Result<T, ..>` → `Some(T)`. Aliases count when their name ends in
-    /// `Result` (`io::Result<T>`, `PolarsResult<T>`, `anyhow::Result<T>`).
-    pub fn result_ok_type(&self) -> Option<Type> {
-        let seg = last_segment(&self.ret)?;
-        if !seg.ident.to_string().ends_with("Result") {
-            return None;
+    /// `T` for a return type *spelt* `..Result<T, ..>` (`Result`,
+    /// `io::Result`, `PolarsResult`), else the return type: what the step
+    /// outputs as far as the tokens tell. The expansion decides by type
+    /// (`type Fallible<T> = Result<T, String>` is a `Result` too); the checks
+    /// use this only where the syntax alone is conclusive, a tuple or a
+    /// reference written out.
+    pub fn written_value_type(&self) -> &Type {
+        let ok = last_segment(&self.ret)
+            .filter(|seg| seg.ident.to_string().ends_with("Result"))
+            .and_then(|seg| match &seg.arguments {
+                syn::PathArguments::AngleBracketed(args) => args.args.first(),
+                _ => None,
+            });
+        match ok {
+            Some(syn::GenericArgument::Type(t)) => t,
+            _ => &self.ret,
         }
-        let syn::PathArguments::AngleBracketed(args) = &seg.arguments else {
-            return None;
-        };
-        args.args.iter().find_map(|a| match a {
-            syn::GenericArgument::Type(t) => Some(t.clone()),
-            _ => None,
-        })
-    }
-
-    /// The type of the returned value(s): the return type, or the `T` of a
-    /// `Result<T, _>`.
-    pub fn value_type(&self) -> Type {
-        self.result_ok_type().unwrap_or_else(|| self.ret.clone())
     }
 }

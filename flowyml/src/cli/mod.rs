@@ -156,7 +156,9 @@ where
     install_logging(cli.verbose, cli.quiet);
     crate::step::silence_step_panics();
     let interactive = !cli.quiet;
-    match execute(cli, &mut std::io::stdout().lock(), interactive) {
+    let outcome = crate::registry::check()
+        .and_then(|()| execute(cli, &mut std::io::stdout().lock(), interactive));
+    match outcome {
         Ok(()) => 0,
         Err(e) => {
             eprintln!("error: {e}");
@@ -171,6 +173,7 @@ pub fn exit_code(error: &Error) -> u8 {
     match error {
         Error::Usage(_)
         | Error::UnknownPipeline { .. }
+        | Error::DuplicatePipeline { .. }
         | Error::UnknownStep { .. }
         | Error::UnknownInput { .. }
         | Error::UnknownArtifact { .. }

@@ -11,14 +11,20 @@
 //!   which its value last changed, as salsa does). A node that reruns and
 //!   produces a value *equal* to its previous one keeps the previous value
 //!   and counts as unchanged, so its dependents are not run.
-//! - **Equality is `PartialEq`,** not a content hash: the values are in
-//!   memory, comparing them is cheaper than serializing both, needs no
-//!   `Serialize`, and cannot collide. (`f64::NAN != NAN`, so a value with a
-//!   NaN counts as changed: conservative, never stale.) Types without
-//!   `PartialEq` register with
-//!   [`register_opaque`](IncrementalComputation::register_opaque) and
-//!   always count as changed. Pipelines compare content hashes instead,
-//!   since they need them for cache keys anyway.
+//! - **Equal means "the same value", never `PartialEq`.** A cutoff
+//!   serves the dependents' old values, so it must only happen when they
+//!   could not tell the new value from the old. `PartialEq` does not
+//!   promise that: `0.0 == -0.0` yet `1.0 / x` differs, and a type's `==`
+//!   may ignore fields on purpose. So [`register`](IncrementalComputation::register)
+//!   compares content hashes of the serde encoding ([`Fingerprint::of`],
+//!   what pipelines compare): bitwise for floats (`-0.0` is not `0.0`, NaN
+//!   payloads are told apart), collision-free in practice (256-bit blake3),
+//!   and the old value's hash is kept, so a rerun hashes only the new one.
+//!   [`register_with`](IncrementalComputation::register_with) takes the
+//!   user's own "same value" relation for types without `Serialize` (or
+//!   too large to hash), and
+//!   [`register_opaque`](IncrementalComputation::register_opaque) has no
+//!   cutoff: every run counts as a change.
 //! - **Parallel passes.** A pass computes the dirty nodes it needs, each
 //!   as soon as its dirty inputs are done, with the same ready-queue engine
 //!   as pipelines ([`dag`](crate::dag)) over the graph of the pass's nodes:
@@ -39,12 +45,25 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::{Arc, OnceLock};
 
 use super::deps::{Deps, Input, Value, type_error};
+use super::fingerprint::Fingerprint;
 use crate::dag::{self, Cycle, Dag, Visitor};
 use crate::error::{BoxError, Error, Result, panic_message};
 use crate::executor::ParallelExecutor;
 
 type NodeFn = Box<dyn Fn(&Deps<'_>) -> std::result::Result<Value, BoxError> + Send + Sync>;
-type EqFn = fn(&(dyn Any + Send + Sync), &(dyn Any + Send + Sync)) -> bool;
+type HashFn = fn(&(dyn Any + Send + Sync)) -> Option<Fingerprint>;
+type SameFn = Box<dyn Fn(&(dyn Any + Send + Sync), &(dyn Any + Send + Sync)) -> bool + Send + Sync>;
+
+/// How a node tells that a rerun produced the same value (see the design
+/// notes: never by `PartialEq`).
+enum Cutoff {
+    /// The content hashes agree ([`register`](IncrementalComputation::register)).
+    Hash(HashFn),
+    /// The user's relation says so ([`register_with`](IncrementalComputation::register_with)).
+    Same(SameFn),
+    /// Never: every run is a change ([`register_opaque`](IncrementalComputation::register_opaque)).
+    Never,
+}
 
 const NOT_IN_PASS: usize = usize::MAX;
 
@@ -54,9 +73,12 @@ struct Node {
     /// The nodes of `dep_names`, in declaration order.
     deps: Vec<usize>,
     f: NodeFn,
-    eq: Option<EqFn>,
+    cutoff: Cutoff,
     type_name: &'static str,
     value: Option<Value>,
+    /// The content hash of `value`, under [`Cutoff::Hash`] (`None` if it
+    /// could not be encoded, which counts as a change).
+    hash: Option<Fingerprint>,
     dirty: bool,
     forced: bool,
     /// The pass in which `value` last changed.
@@ -137,9 +159,11 @@ pub struct IncrementalStats {
 }
 
 enum Outcome {
-    /// Ran; `value` is `Some` only when it changed.
+    /// Ran; `value` is `Some` only when it changed, `hash` is its content
+    /// hash under [`Cutoff::Hash`].
     Ran {
         value: Option<Value>,
+        hash: Option<Fingerprint>,
     },
     Skipped,
     Failed {
@@ -189,27 +213,71 @@ impl IncrementalComputation {
 
     /// Registers node `name`, computed by `f` from the values of `deps`.
     /// Dependencies may be registered later; they are checked when the
-    /// graph is next computed. A value equal (`PartialEq`) to the node's
-    /// previous value cuts off its dependents.
+    /// graph is next computed. A rerun whose value has the same content
+    /// hash as the previous one (the same serde encoding: `-0.0` is not
+    /// `0.0`) cuts off its dependents.
     ///
     /// # Errors
     /// [`Error::DuplicateNode`] if `name` is taken.
     pub fn register<T, F>(&mut self, name: impl Into<String>, deps: &[&str], f: F) -> Result<()>
     where
-        T: PartialEq + Send + Sync + 'static,
+        T: serde::Serialize + Send + Sync + 'static,
         F: Fn(&Deps<'_>) -> std::result::Result<T, BoxError> + Send + Sync + 'static,
     {
         self.insert(
             name.into(),
             deps,
             wrap(f),
-            Some(eq_of::<T>),
+            Cutoff::Hash(hash_of::<T>),
             type_name::<T>(),
         )
     }
 
-    /// Like [`register`](Self::register) for a type without `PartialEq`:
-    /// every run counts as a change, so there is no early cutoff below it.
+    /// Like [`register`](Self::register), with `same` deciding whether a
+    /// rerun produced the same value as before. `same(old, new)` must mean
+    /// that no dependent could tell them apart: a cutoff serves the
+    /// dependents' old results. (`PartialEq` rarely means that for floats:
+    /// compare `to_bits`.)
+    ///
+    /// ```
+    /// use flowyml::IncrementalComputation;
+    ///
+    /// struct Reading(f64); // not `Serialize`
+    /// let mut inc = IncrementalComputation::new();
+    /// inc.register_with("reading", &[], |old: &Reading, new: &Reading| old.0.to_bits() == new.0.to_bits(), |_| Ok(Reading(-0.0)))?;
+    /// assert_eq!(inc.compute::<Reading>("reading")?.0.to_bits(), (-0.0_f64).to_bits());
+    /// # Ok::<(), flowyml::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`Error::DuplicateNode`] if `name` is taken.
+    pub fn register_with<T, S, F>(
+        &mut self,
+        name: impl Into<String>,
+        deps: &[&str],
+        same: S,
+        f: F,
+    ) -> Result<()>
+    where
+        T: Send + Sync + 'static,
+        S: Fn(&T, &T) -> bool + Send + Sync + 'static,
+        F: Fn(&Deps<'_>) -> std::result::Result<T, BoxError> + Send + Sync + 'static,
+    {
+        let same: SameFn = Box::new(
+            move |old, new| matches!((old.downcast_ref::<T>(), new.downcast_ref::<T>()), (Some(a), Some(b)) if same(a, b)),
+        );
+        self.insert(
+            name.into(),
+            deps,
+            wrap(f),
+            Cutoff::Same(same),
+            type_name::<T>(),
+        )
+    }
+
+    /// Like [`register`](Self::register) for a type with no notion of
+    /// "the same value": every run counts as a change, so there is no early
+    /// cutoff below it.
     ///
     /// # Errors
     /// [`Error::DuplicateNode`] if `name` is taken.
@@ -223,7 +291,7 @@ impl IncrementalComputation {
         T: Send + Sync + 'static,
         F: Fn(&Deps<'_>) -> std::result::Result<T, BoxError> + Send + Sync + 'static,
     {
-        self.insert(name.into(), deps, wrap(f), None, type_name::<T>())
+        self.insert(name.into(), deps, wrap(f), Cutoff::Never, type_name::<T>())
     }
 
     fn insert(
@@ -231,7 +299,7 @@ impl IncrementalComputation {
         name: String,
         deps: &[&str],
         f: NodeFn,
-        eq: Option<EqFn>,
+        cutoff: Cutoff,
         type_name: &'static str,
     ) -> Result<()> {
         if self.index.contains_key(&name) {
@@ -252,9 +320,10 @@ impl IncrementalComputation {
             dep_names,
             deps: Vec::new(),
             f,
-            eq,
+            cutoff,
             type_name,
             value: None,
+            hash: None,
             dirty: true,
             forced: true,
             changed_at: 0,
@@ -470,12 +539,13 @@ impl IncrementalComputation {
             node.pass_pos = NOT_IN_PASS;
             // A node downstream of a failure never became ready.
             match outcome.into_inner().unwrap_or(Outcome::Blocked) {
-                Outcome::Ran { value } => {
+                Outcome::Ran { value, hash } => {
                     node.runs += 1;
                     report.ran.push(node.name.clone());
                     match value {
                         Some(v) => {
                             node.value = Some(v);
+                            node.hash = hash;
                             node.changed_at = revision;
                         }
                         None => {
@@ -539,8 +609,10 @@ where
     Box::new(move |deps| f(deps).map(|v| Arc::new(v) as Value))
 }
 
-fn eq_of<T: PartialEq + 'static>(a: &(dyn Any + Send + Sync), b: &(dyn Any + Send + Sync)) -> bool {
-    matches!((a.downcast_ref::<T>(), b.downcast_ref::<T>()), (Some(a), Some(b)) if a == b)
+fn hash_of<T: serde::Serialize + 'static>(value: &(dyn Any + Send + Sync)) -> Option<Fingerprint> {
+    value
+        .downcast_ref::<T>()
+        .and_then(|v| Fingerprint::of(v).ok())
 }
 
 fn downcast<T: Any + Send + Sync>(node: &Node) -> Result<Arc<T>> {
@@ -588,8 +660,8 @@ impl<'a> Pass<'a> {
                 (dep.value.as_ref(), dep.changed_at > node.verified_at)
             } else {
                 match self.outcomes[dep.pass_pos].get() {
-                    Some(Outcome::Ran { value: Some(v) }) => (Some(v), true),
-                    Some(Outcome::Ran { value: None } | Outcome::Skipped) => {
+                    Some(Outcome::Ran { value: Some(v), .. }) => (Some(v), true),
+                    Some(Outcome::Ran { value: None, .. } | Outcome::Skipped) => {
                         (dep.value.as_ref(), dep.changed_at > node.verified_at)
                     }
                     _ => return Outcome::Blocked,
@@ -614,12 +686,17 @@ impl<'a> Pass<'a> {
         };
         match catch_unwind(AssertUnwindSafe(|| (node.f)(&deps))) {
             Ok(Ok(new)) => {
-                let same = match (node.eq, &node.value) {
-                    (Some(eq), Some(old)) => eq(&**old, &*new),
-                    _ => false,
+                let (same, hash) = match (&node.cutoff, &node.value) {
+                    (Cutoff::Hash(hash_of), old) => {
+                        let hash = hash_of(&*new);
+                        (old.is_some() && hash.is_some() && hash == node.hash, hash)
+                    }
+                    (Cutoff::Same(same), Some(old)) => (same(&**old, &*new), None),
+                    _ => (false, None),
                 };
                 Outcome::Ran {
                     value: (!same).then_some(new),
+                    hash,
                 }
             }
             Ok(Err(error)) => Outcome::Failed {

@@ -19,7 +19,6 @@ mod run;
 mod step_cache;
 
 use std::any::{Any, TypeId};
-use std::borrow::Cow;
 use std::path::Path;
 use std::sync::{Arc, OnceLock};
 
@@ -188,7 +187,7 @@ impl Pipeline {
             name,
             value: Arc::new(value),
             type_id: TypeId::of::<T>(),
-            type_name: Cow::Borrowed(std::any::type_name::<T>()),
+            type_name: crate::type_name::of::<T>(),
             codec,
             fixed,
         })

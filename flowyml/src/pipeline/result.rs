@@ -438,7 +438,7 @@ impl PipelineResult {
         };
         artifact.get::<T>().ok_or_else(|| Error::ArtifactType {
             name: name.to_owned(),
-            expected: std::any::type_name::<T>().to_owned(),
+            expected: crate::type_name::of::<T>().into_owned(),
             found: self.index.type_name(slot).to_owned(),
         })
     }

@@ -5,6 +5,7 @@ use std::sync::OnceLock;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use super::spec::StepSpec;
+use crate::artifact::ArtifactType;
 use crate::error::BoxError;
 use crate::resource::Resources;
 use crate::slot::{Artifact, Value};
@@ -76,7 +77,7 @@ impl<'a> StepContext<'a> {
             "input `{}` of step `{}` is not a `{}`",
             self.spec.inputs[i].name,
             self.spec.name,
-            std::any::type_name::<T>()
+            crate::type_name::of::<T>()
         )
         .into()
     }
@@ -84,7 +85,7 @@ impl<'a> StepContext<'a> {
     /// Stores output `j` (in output order). An index out of range, or a
     /// second write of the same output, fails the step when it returns.
     #[inline]
-    pub fn set_output<T: Any + Send + Sync>(&mut self, j: usize, value: T) {
+    pub fn set_output<T: ArtifactType>(&mut self, j: usize, value: T) {
         if j < self.outputs.len() {
             self.set_value(j, Value::new(value));
         } else {
@@ -142,10 +143,7 @@ impl<'a> StepContext<'a> {
                 .resources
                 .missing_reason::<R>()
                 .unwrap_or("this run does not provide one");
-            let short = std::any::type_name::<R>()
-                .rsplit("::")
-                .next()
-                .unwrap_or_default();
+            let short = crate::type_name::of::<R>();
             format!("step `{}` needs a `{short}`: {reason}", self.spec.name).into()
         })
     }

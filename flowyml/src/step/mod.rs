@@ -8,9 +8,9 @@
 //! at run time (for generated or very large pipelines).
 
 mod context;
-#[doc(hidden)]
-pub mod fallible;
 mod fn_step;
+#[doc(hidden)]
+pub mod returned;
 mod spec;
 mod traits;
 

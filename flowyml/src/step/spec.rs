@@ -10,7 +10,7 @@ use std::time::Duration;
 pub struct ArtifactSpec {
     /// The artifact's name in the pipeline.
     pub name: Cow<'static, str>,
-    /// The type as written in the step's signature, for messages.
+    /// The type's name without module paths, for messages.
     pub type_name: Cow<'static, str>,
     /// The type's identity, for validation.
     pub type_id: fn() -> TypeId,
@@ -21,9 +21,16 @@ impl ArtifactSpec {
     pub fn of<T: 'static>(name: impl Into<Cow<'static, str>>) -> Self {
         ArtifactSpec {
             name: name.into(),
-            type_name: Cow::Borrowed(std::any::type_name::<T>()),
+            type_name: crate::type_name::of::<T>(),
             type_id: TypeId::of::<T>,
         }
+    }
+
+    /// The spec of an output whose type the `#[step]` expansion knows only
+    /// through a probe (see [`returned`](super::returned)).
+    #[doc(hidden)]
+    pub fn of_probe<T: 'static>(name: &'static str, _: &crate::artifact::probe::Probe<T>) -> Self {
+        Self::of::<T>(name)
     }
 }
 
