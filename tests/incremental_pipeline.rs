@@ -413,3 +413,116 @@ fn an_invalidated_step_that_fails_stays_invalidated() -> flowyml::Result<()> {
     assert_eq!(p.run()?.steps().next().unwrap().status, StepStatus::Cached);
     Ok(())
 }
+
+#[step(outputs = ["sum"])]
+fn sum_file(path: &String, ctx: &mut flowyml::step::StepContext) -> Result<u64, flowyml::BoxError> {
+    let text = ctx.read_to_string(path)?;
+    text.split_whitespace()
+        .map(|n| n.parse::<u64>().map_err(|e| format!("{n:?}: {e}").into()))
+        .sum()
+}
+
+#[step(outputs = ["scaled"])]
+fn scale_sum(sum: &u64) -> u64 {
+    sum * 100
+}
+
+fn file_pipeline(
+    path: &std::path::Path,
+    cache: Option<&std::path::Path>,
+) -> flowyml::Result<Pipeline> {
+    let mut p = Pipeline::new("file");
+    p.input("path", path.display().to_string())
+        .add_step(sum_file)
+        .add_step(scale_sum);
+    match cache {
+        Some(dir) => p.cache_dir(dir)?,
+        None => p.incremental(),
+    };
+    Ok(p)
+}
+
+/// A step that reads a file named by an input, through its context, is
+/// rerun when the file's content changes though the path does not: a step
+/// reading the path itself once served 600 as 6, the input being the same.
+/// In memory, and across processes through the store.
+#[test]
+fn a_file_read_at_run_time_is_never_served_stale() -> flowyml::Result<()> {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let file = dir.path().join("numbers.txt");
+    let cache = dir.path().join("cache");
+    for cache in [None, Some(cache.as_path())] {
+        std::fs::write(&file, "1 2 3").expect("write");
+        let p = file_pipeline(&file, cache)?;
+        assert_eq!(*p.run()?.get::<u64>("scaled")?, 600);
+        assert_eq!(statuses(&p.run()?), vec![StepStatus::Cached; 2]);
+
+        std::fs::write(&file, "100 200 300").expect("write");
+        let changed = p.run()?;
+        assert_eq!(*changed.get::<u64>("scaled")?, 60_000, "cache: {cache:?}");
+        let load = changed.step("sum_file").expect("recorded");
+        assert_eq!(load.reason, Some(RerunReason::FileChanged));
+        assert!(
+            load.notes
+                .iter()
+                .any(|n| n.contains("numbers.txt` changed")),
+            "{:?}",
+            load.notes
+        );
+
+        // A new pipeline (a new process, on disk) checks the file too.
+        std::fs::write(&file, "4 5 6").expect("write");
+        let fresh = file_pipeline(&file, cache)?;
+        assert_eq!(
+            *fresh.run()?.get::<u64>("scaled")?,
+            1_500,
+            "cache: {cache:?}"
+        );
+        std::fs::remove_file(&file).expect("remove");
+        let gone = fresh.run().unwrap_err().to_string();
+        assert!(gone.contains("numbers.txt"), "{gone}");
+    }
+    Ok(())
+}
+
+static RESTORED_RUNS: AtomicUsize = AtomicUsize::new(0);
+
+#[step(outputs = ["total"], watch = ["target/flowyml-restored-mtime-test.txt"])]
+fn sum_watched() -> Result<u64, String> {
+    RESTORED_RUNS.fetch_add(1, Ordering::SeqCst);
+    let text = std::fs::read_to_string("target/flowyml-restored-mtime-test.txt")
+        .map_err(|e| e.to_string())?;
+    text.split_whitespace()
+        .map(|n| n.parse::<u64>().map_err(|e| e.to_string()))
+        .sum()
+}
+
+/// Writes `text` and sets the file's mtime back to `mtime`, as `cp -p`,
+/// `rsync -t` and `tar x` leave files.
+fn write_with_mtime(path: &std::path::Path, text: &str, mtime: std::time::SystemTime) {
+    std::fs::write(path, text).expect("write");
+    let file = std::fs::File::options()
+        .write(true)
+        .open(path)
+        .expect("open");
+    file.set_modified(mtime).expect("set mtime");
+}
+
+/// Same size, old mtime restored: size and mtime look unchanged, the
+/// content is not (the stamp once was only those two, and served 6 where
+/// 15 is right).
+#[test]
+fn a_watched_file_rewritten_with_its_old_mtime_is_not_served_stale() -> flowyml::Result<()> {
+    let path = std::path::Path::new("target/flowyml-restored-mtime-test.txt");
+    let long_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(3600);
+    write_with_mtime(path, "1 2 3", long_ago);
+    let mut p = Pipeline::new("restored");
+    p.add_step(sum_watched).incremental();
+    assert_eq!(*p.run()?.get::<u64>("total")?, 6);
+    assert_eq!(statuses(&p.run()?), vec![StepStatus::Cached]);
+
+    write_with_mtime(path, "4 5 6", long_ago);
+    assert_eq!(*p.run()?.get::<u64>("total")?, 15);
+    assert_eq!(RESTORED_RUNS.load(Ordering::SeqCst), 2);
+    Ok(())
+}

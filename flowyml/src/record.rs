@@ -54,6 +54,10 @@ pub enum RerunReason {
     Invalidated,
     /// The cached entry was unreadable or corrupt, so it was recomputed.
     CorruptEntry,
+    /// A file the step read at run time ([`StepContext::read_file`](crate::step::StepContext::read_file),
+    /// [`StepContext::watch`](crate::step::StepContext::watch)) changed
+    /// since its cached run (a note names the file).
+    FileChanged,
 }
 
 impl fmt::Display for RerunReason {
@@ -64,6 +68,7 @@ impl fmt::Display for RerunReason {
             RerunReason::InputChanged => "input changed",
             RerunReason::Invalidated => "invalidated",
             RerunReason::CorruptEntry => "cache entry corrupt",
+            RerunReason::FileChanged => "a file it read changed",
         })
     }
 }

@@ -273,13 +273,26 @@ impl KeyBuilder {
     }
 }
 
-/// What decides whether a file must be hashed again: its size and mtime.
+/// What decides whether a file must be hashed again. Size and mtime alone
+/// can be fooled: `cp -p`, `rsync -t` and `tar x` write new content with
+/// the old mtime, and a rewrite of the same length then looks unchanged.
+/// The inode change time cannot be set back (any write or `utimes` moves it
+/// to now), and the inode and device tell a file replaced by a rename; a
+/// stamp that differs in any field means hashing the content again, and the
+/// content hash decides.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct FileStamp {
     /// Length in bytes.
     pub size: u64,
     /// Modification time, nanoseconds since the Unix epoch (negative before).
     pub mtime_ns: i128,
+    /// Inode change time, nanoseconds since the Unix epoch (0 where the
+    /// platform has none).
+    pub ctime_ns: i128,
+    /// Inode number (0 where the platform has none).
+    pub inode: u64,
+    /// Device number (0 where the platform has none).
+    pub device: u64,
 }
 
 impl FileStamp {
@@ -294,19 +307,35 @@ impl FileStamp {
             Ok(d) => d.as_nanos() as i128,
             Err(e) => -(e.duration().as_nanos() as i128),
         };
+        #[cfg(unix)]
+        let (ctime_ns, inode, device) = {
+            use std::os::unix::fs::MetadataExt;
+            (
+                i128::from(meta.ctime()) * 1_000_000_000 + i128::from(meta.ctime_nsec()),
+                meta.ino(),
+                meta.dev(),
+            )
+        };
+        #[cfg(not(unix))]
+        let (ctime_ns, inode, device) = (0, 0, 0);
         Ok(FileStamp {
             size: meta.len(),
             mtime_ns,
+            ctime_ns,
+            inode,
+            device,
         })
     }
 
     /// Whether a hash taken now may be remembered for this stamp (see
-    /// [`RACY_WINDOW`]).
+    /// [`RACY_WINDOW`]): both times must be old enough, the change time too,
+    /// since a write with a restored mtime is only seen by it.
     pub fn is_settled(&self) -> bool {
         let now = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_nanos() as i128);
-        now - self.mtime_ns >= RACY_WINDOW.as_nanos() as i128
+        let window = RACY_WINDOW.as_nanos() as i128;
+        now - self.mtime_ns >= window && now - self.ctime_ns >= window
     }
 }
 
@@ -338,8 +367,8 @@ pub(crate) fn hash_file_stamped(path: &Path) -> Result<(Fingerprint, FileStamp, 
     Ok((hash, after, rememberable))
 }
 
-/// Content fingerprints of external files, remembering `(path, size,
-/// mtime) → hash` so an unchanged file is not read again.
+/// Content fingerprints of external files, remembering `(path, stamp) →
+/// hash` ([`FileStamp`]) so an unchanged file is not read again.
 ///
 /// ```
 /// use flowyml::incremental::FileFingerprints;
@@ -423,25 +452,36 @@ mod tests {
     }
 
     #[test]
-    fn settled_files_are_not_rehashed() {
+    fn settled_files_are_not_rehashed_and_a_restored_mtime_is_seen() {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("f");
         std::fs::write(&p, b"abc").unwrap();
         let old = SystemTime::now() - Duration::from_secs(60);
-        File::options()
-            .write(true)
-            .open(&p)
-            .unwrap()
-            .set_modified(old)
-            .unwrap();
+        let set_mtime = || {
+            File::options()
+                .write(true)
+                .open(&p)
+                .unwrap()
+                .set_modified(old)
+                .unwrap()
+        };
+        set_mtime();
         let files = FileFingerprints::new();
+        // Its change time is new: not trusted yet, hashed each time.
         let a = files.fingerprint(&p).unwrap();
         assert_eq!(files.fingerprint(&p).unwrap(), a);
-        assert_eq!(files.hashes_computed(), 1);
-        assert_eq!(a, Fingerprint::of_bytes(b"abc"));
-        // Same size, new mtime: hashed again, and the content decides.
-        std::fs::write(&p, b"abd").unwrap();
-        assert_ne!(files.fingerprint(&p).unwrap(), a);
         assert_eq!(files.hashes_computed(), 2);
+        // The change time cannot be set back, so only waiting settles it.
+        std::thread::sleep(RACY_WINDOW + Duration::from_millis(100));
+        assert_eq!(files.fingerprint(&p).unwrap(), a);
+        assert_eq!(files.fingerprint(&p).unwrap(), a);
+        assert_eq!(files.hashes_computed(), 3);
+        assert_eq!(a, Fingerprint::of_bytes(b"abc"));
+        // Same size, the old mtime restored (`cp -p`): the change time
+        // moved, so it is hashed again, and the content decides.
+        std::fs::write(&p, b"abd").unwrap();
+        set_mtime();
+        assert_ne!(files.fingerprint(&p).unwrap(), a);
+        assert_eq!(files.hashes_computed(), 4);
     }
 }

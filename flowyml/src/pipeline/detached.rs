@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use crate::error::{BoxError, panic_message};
 use crate::resource::Resources;
 use crate::slot::Value;
-use crate::step::{Step, StepContext};
+use crate::step::{Gathered, Step, StepContext};
 
 /// How a limited attempt ended.
 pub(crate) enum Attempt {
@@ -26,20 +26,14 @@ pub(crate) enum Attempt {
         result: Result<(), BoxError>,
         /// Its outputs, in output order, where it wrote them.
         outputs: Vec<Option<Value>>,
-        notes: Vec<String>,
-        misuse: Option<String>,
+        gathered: Gathered,
     },
     /// The limit passed first.
     TimedOut,
 }
 
 /// What the step's thread sends back.
-type Returned = (
-    Result<(), BoxError>,
-    Vec<Option<Value>>,
-    Vec<String>,
-    Option<String>,
-);
+type Returned = (Result<(), BoxError>, Vec<Option<Value>>, Gathered);
 
 /// Runs `step` on its own thread with `inputs`, waiting at most `limit`;
 /// `cancel` and `stop` are the pipeline's canceller and the run's stop,
@@ -73,27 +67,25 @@ pub(crate) fn call(
                 inputs: &positions,
                 outputs: k..k + m,
                 resources: &resources,
-                notes: Vec::new(),
-                misuse: None,
+                gathered: Gathered::default(),
                 cancel: &cancel,
                 stop: &thread_stop,
             };
             let result = catch_unwind(AssertUnwindSafe(|| step.run(&mut ctx)))
                 .unwrap_or_else(|p| Err(format!("panicked: {}", panic_message(&*p)).into()));
-            let (notes, misuse) = (ctx.notes, ctx.misuse);
+            let gathered = ctx.gathered;
             let outputs = slots
                 .into_iter()
                 .skip(k)
                 .map(OnceLock::into_inner)
                 .collect();
-            let _ = send.send((result, outputs, notes, misuse));
+            let _ = send.send((result, outputs, gathered));
         });
     if let Err(e) = spawned {
         return Attempt::Returned {
             result: Err(format!("could not start a thread for its time limit: {e}").into()),
             outputs: Vec::new(),
-            notes: Vec::new(),
-            misuse: None,
+            gathered: Gathered::default(),
         };
     }
     let deadline = Instant::now() + limit;
@@ -105,12 +97,11 @@ pub(crate) fn call(
         }
         // Short waits, so that a stop of the run reaches the step soon.
         match receive.recv_timeout((deadline - now).min(Duration::from_millis(20))) {
-            Ok((result, outputs, notes, misuse)) => {
+            Ok((result, outputs, gathered)) => {
                 return Attempt::Returned {
                     result,
                     outputs,
-                    notes,
-                    misuse,
+                    gathered,
                 };
             }
             Err(mpsc::RecvTimeoutError::Timeout) => {
@@ -122,8 +113,7 @@ pub(crate) fn call(
                 return Attempt::Returned {
                     result: Err("its thread ended without an answer".into()),
                     outputs: Vec::new(),
-                    notes: Vec::new(),
-                    misuse: None,
+                    gathered: Gathered::default(),
                 };
             }
         }

@@ -40,7 +40,7 @@ use crate::incremental::store::{ArtifactStore, RunId, RunStatus, StepExecution};
 use crate::record::{self, Details, RawRecord, StepStatus};
 use crate::resource::{ResourceGuard, ResourceProvider, Resources, RunResource};
 use crate::slot::Value;
-use crate::step::{Step, StepContext};
+use crate::step::{Gathered, Step, StepContext};
 use crate::sync::lock;
 
 /// What a run reads of its pipeline.
@@ -247,7 +247,7 @@ impl<'p> Run<'p> {
                 let mut ctx = self.context(i, step);
                 let result = step.run(&mut ctx);
                 for guard in &mut guards {
-                    ctx.notes.extend(guard.notes());
+                    ctx.gathered.notes.extend(guard.notes());
                 }
                 return self.outcome(i, step, result, ctx);
             }
@@ -288,8 +288,7 @@ impl<'p> Run<'p> {
             Attempt::Returned {
                 result,
                 outputs,
-                notes,
-                misuse,
+                gathered,
             } => {
                 for (slot, value) in self.plan.outputs_of(i).zip(outputs) {
                     if let Some(value) = value {
@@ -297,8 +296,7 @@ impl<'p> Run<'p> {
                     }
                 }
                 let ctx = StepContext {
-                    notes,
-                    misuse,
+                    gathered,
                     ..self.context(i, &*step)
                 };
                 self.outcome(i, &*step, result, ctx)
@@ -316,8 +314,7 @@ impl<'p> Run<'p> {
             resources: &self.resources,
             cancel: &self.pipeline.canceller.0,
             stop: &self.stop,
-            notes: Vec::new(),
-            misuse: None,
+            gathered: Gathered::default(),
         }
     }
 
@@ -331,7 +328,12 @@ impl<'p> Run<'p> {
         result: Result<(), BoxError>,
         ctx: StepContext<'_>,
     ) -> Outcome {
-        if let Some(misuse) = ctx.misuse {
+        let Gathered {
+            notes,
+            misuse,
+            reads,
+        } = ctx.gathered;
+        if let Some(misuse) = misuse {
             return Outcome::Failed(misuse.into());
         }
         if let Err(e) = result {
@@ -341,7 +343,8 @@ impl<'p> Run<'p> {
         match outputs.clone().position(|s| self.slots[s].get().is_none()) {
             None => Outcome::Ran {
                 reason: None,
-                notes: ctx.notes,
+                notes,
+                reads,
             },
             Some(j) => Outcome::Failed(
                 format!(
@@ -441,7 +444,7 @@ impl<'p> Run<'p> {
         finished: u64,
     ) -> StepStatus {
         let (status, details) = match outcome {
-            Outcome::Ran { reason, notes } => (
+            Outcome::Ran { reason, notes, .. } => (
                 StepStatus::Ran,
                 (reason.is_some() || !notes.is_empty()).then(|| Details {
                     error: None,

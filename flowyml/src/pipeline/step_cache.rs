@@ -11,6 +11,18 @@
 //! producer's key, so a change upstream always reaches downstream: no key
 //! ignores an input, so no hit is stale.
 //!
+//! # Files read at run time
+//! A step that reads a file named by an input (`load(path: &String)`)
+//! cannot put the file's content in its key: the key is built before the
+//! step runs, and only the run finds out which files it reads. So, as build
+//! systems record discovered dependencies, the files a step reads through
+//! [`StepContext::read_file`](crate::step::StepContext::read_file) or
+//! [`watch`](crate::step::StepContext::watch) are kept *with its entry*,
+//! each with the content hash it had, and an entry is served only while
+//! every one still has that hash (a stat per file, and a hash only when
+//! the file's stamp moved). On disk the list is one more blob of the entry,
+//! after the outputs.
+//!
 //! # Early cutoff
 //! Because keys are built from *content* fingerprints, a step that reruns
 //! and produces the same outputs leaves its dependents' keys unchanged, and
@@ -32,20 +44,22 @@ use std::time::{Duration, Instant};
 
 use crate::artifact::Codec;
 use crate::error::{BoxError, Result};
+use crate::incremental::codec;
 use crate::incremental::fingerprint::{FileFingerprints, Fingerprint, KeyBuilder};
 use crate::incremental::store::{ArtifactStore, StepExecution};
 use crate::record::RerunReason;
 use crate::slot::Value;
-use crate::step::StepSpec;
+use crate::step::{FileRead, StepSpec};
 use crate::sync::lock;
 
 /// What executing one step (or serving it from the cache) gave.
 pub(crate) enum Outcome {
     /// The step ran: why it was not served from the cache (where there is
-    /// one), and notes for its record.
+    /// one), notes for its record, and the files it read.
     Ran {
         reason: Option<RerunReason>,
         notes: Vec<String>,
+        reads: Vec<FileRead>,
     },
     /// The outputs came from the cache.
     Cached,
@@ -59,7 +73,13 @@ struct MemoryEntry {
     key: Fingerprint,
     code: Fingerprint,
     outputs: Vec<(Value, Fingerprint)>,
+    /// The files the run read, with their hashes then.
+    reads: Vec<FileRead>,
 }
+
+/// The first bytes of an entry's list of files read, so that a blob of
+/// anything else is never taken for one.
+const READS_MAGIC: &str = "flowyml files read v1";
 
 /// What the cache keeps of one step, at the step's index in the pipeline
 /// (steps are only ever appended, so an index names one step for good). The
@@ -159,14 +179,27 @@ impl StepCache {
             key = key.input(&input.name, *fp);
         }
         for path in spec.watch.iter() {
-            let fp = match &self.store {
-                Some(store) => store.file_fingerprint(Path::new(path)),
-                None => self.files.fingerprint(Path::new(path)),
-            }
-            .map_err(|e| format!("watched file `{path}`: {e}"))?;
+            let fp = self
+                .file_fingerprint(Path::new(path))
+                .map_err(|e| format!("watched file `{path}`: {e}"))?;
             key = key.input(&format!("file:{path}"), fp);
         }
         Ok(key.finish())
+    }
+
+    fn file_fingerprint(&self, path: &Path) -> Result<Fingerprint> {
+        match &self.store {
+            Some(store) => store.file_fingerprint(path),
+            None => self.files.fingerprint(path),
+        }
+    }
+
+    /// The first of `reads` whose content is not what it was (or that is
+    /// gone): the entry that recorded them is stale.
+    fn changed<'r>(&self, reads: &'r [FileRead]) -> Option<&'r FileRead> {
+        reads
+            .iter()
+            .find(|r| self.file_fingerprint(&r.path).ok() != Some(r.hash))
     }
 
     /// Serves `step` from the cache, or runs it with `run` and caches it.
@@ -196,9 +229,24 @@ impl StepCache {
         } else {
             RerunReason::NoEntry
         };
+        let mut notes = Vec::new();
+        let mut file_changed = |read: &FileRead, reason: &mut RerunReason| {
+            *reason = RerunReason::FileChanged;
+            notes.push(format!(
+                "`{}` changed since the cached run",
+                read.path.display()
+            ));
+        };
         if !invalidated {
             let latest = lock(&entry.latest);
             match &*latest {
+                Some(entry)
+                    if entry.key == key
+                        && !entry.reads.is_empty()
+                        && let Some(read) = self.changed(&entry.reads) =>
+                {
+                    file_changed(read, &mut reason);
+                }
                 Some(entry) if entry.key == key => {
                     for ((artifact, fp), slot) in entry.outputs.iter().zip(step.outputs.clone()) {
                         let _ = step.slots[slot].set(artifact.clone());
@@ -212,56 +260,79 @@ impl StepCache {
                 Some(_) => reason = RerunReason::InputChanged,
                 None => {}
             }
+            let checked_in_memory = reason == RerunReason::FileChanged;
             drop(latest);
-            match self.load(step, key) {
-                Ok(Some(hashes)) => {
-                    self.remember(step, key, code);
-                    self.record(history, name, key, hashes, checked(), true);
-                    return Outcome::Cached;
+            if !checked_in_memory {
+                match self.load(step, key) {
+                    Ok(Loaded::Hit { hashes, reads }) => {
+                        self.remember(step, key, code, reads);
+                        self.record(history, name, key, hashes, checked(), true);
+                        return Outcome::Cached;
+                    }
+                    Ok(Loaded::Miss) => {}
+                    Ok(Loaded::Stale(read)) => file_changed(&read, &mut reason),
+                    Err(()) => reason = RerunReason::CorruptEntry,
                 }
-                Ok(None) => {}
-                Err(()) => reason = RerunReason::CorruptEntry,
             }
         }
 
         let ran = Instant::now();
         let outcome = run();
         let duration = ran.elapsed();
-        if !matches!(outcome, Outcome::Ran { .. }) {
+        let Outcome::Ran {
+            notes: step_notes,
+            reads,
+            ..
+        } = outcome
+        else {
             return outcome;
-        }
-        let (hashes, notes) = self.save(step, key, duration);
-        self.remember(step, key, code);
+        };
+        notes.extend(step_notes);
+        let (hashes, saved) = self.save(step, key, &reads, duration);
+        notes.extend(saved);
+        self.remember(step, key, code, reads);
         entry.invalidated.store(false, Ordering::Relaxed);
         self.record(history, name, key, hashes, duration, false);
         Outcome::Ran {
             reason: Some(reason),
             notes,
+            reads: Vec::new(),
         }
     }
 
-    /// The step's outputs from the store: `Ok(None)` on a miss, `Err` when
-    /// the entry exists but an output is gone, corrupt or undecodable.
-    /// Slots are filled only once every output has loaded.
-    fn load(
-        &self,
-        step: &CachedStep<'_>,
-        key: Fingerprint,
-    ) -> Result<Option<Vec<Fingerprint>>, ()> {
+    /// The step's outputs from the store, `Err` when the entry exists but
+    /// an output (or its list of files read) is gone, corrupt or
+    /// undecodable. Slots are filled only once every output has loaded.
+    fn load(&self, step: &CachedStep<'_>, key: Fingerprint) -> Result<Loaded, ()> {
         let Some(store) = &self.store else {
-            return Ok(None);
+            return Ok(Loaded::Miss);
         };
-        let entry = match store.lookup(&key) {
+        let mut entry = match store.lookup(&key) {
             Ok(Some(entry)) => entry,
-            Ok(None) => return Ok(None),
+            Ok(None) => return Ok(Loaded::Miss),
             Err(e) => {
                 tracing::warn!(step = %step.spec.name, error = %e, "cache lookup failed; recomputing");
-                return Ok(None);
+                return Ok(Loaded::Miss);
             }
         };
-        if entry.outputs.len() != step.outputs.len() {
-            return Err(());
-        }
+        let n = step.outputs.len();
+        let reads = match entry.outputs.len() {
+            len if len == n => Vec::new(),
+            len if len == n + 1 => {
+                let list = entry.outputs.pop().expect("n + 1 blobs");
+                let bytes = store.get_bytes(&list).ok().flatten().ok_or(())?;
+                let (magic, reads): (String, Vec<FileRead>) =
+                    codec::decode(&bytes).map_err(|_| ())?;
+                if magic != READS_MAGIC {
+                    return Err(());
+                }
+                if let Some(read) = self.changed(&reads) {
+                    return Ok(Loaded::Stale(read.clone()));
+                }
+                reads
+            }
+            _ => return Err(()),
+        };
         let mut loaded = Vec::with_capacity(entry.outputs.len());
         for (hash, codec) in entry.outputs.iter().zip(step.codecs) {
             match store.get_bytes(hash) {
@@ -280,7 +351,10 @@ impl StepCache {
             let _ = step.slots[slot].set(Value::Shared(artifact));
             let _ = step.fingerprints[slot].set(*hash);
         }
-        Ok(Some(entry.outputs))
+        Ok(Loaded::Hit {
+            hashes: entry.outputs,
+            reads,
+        })
     }
 
     /// Fingerprints the outputs that just ran and stores them if the store
@@ -290,6 +364,7 @@ impl StepCache {
         &self,
         step: &CachedStep<'_>,
         key: Fingerprint,
+        reads: &[FileRead],
         duration: Duration,
     ) -> (Vec<Fingerprint>, Vec<String>) {
         let mut notes = Vec::new();
@@ -322,6 +397,15 @@ impl StepCache {
         if encoded.iter().any(Option::is_none) || encoded.len() != step.outputs.len() {
             return (Vec::new(), notes);
         }
+        if !reads.is_empty() {
+            match codec::encode(&(READS_MAGIC, reads)) {
+                Ok(list) => encoded.push(Some(list)),
+                Err(e) => {
+                    notes.push(format!("not stored on disk: its files read: {e}"));
+                    return (Vec::new(), notes);
+                }
+            }
+        }
         let staged: Result<Vec<_>> = encoded
             .iter()
             .flatten()
@@ -329,7 +413,11 @@ impl StepCache {
             .collect();
         match staged.and_then(|staged| store.commit_entry(&key, &step.spec.name, staged, duration))
         {
-            Ok(hashes) => (hashes, notes),
+            Ok(mut hashes) => {
+                // The list of files read is the entry's, not an output.
+                hashes.truncate(step.outputs.len());
+                (hashes, notes)
+            }
             Err(e) => {
                 notes.push(format!("not stored on disk: {e}"));
                 (Vec::new(), notes)
@@ -337,7 +425,13 @@ impl StepCache {
         }
     }
 
-    fn remember(&self, step: &CachedStep<'_>, key: Fingerprint, code: Fingerprint) {
+    fn remember(
+        &self,
+        step: &CachedStep<'_>,
+        key: Fingerprint,
+        code: Fingerprint,
+        reads: Vec<FileRead>,
+    ) {
         let outputs = step
             .outputs
             .clone()
@@ -348,7 +442,12 @@ impl StepCache {
                 ))
             })
             .collect();
-        *lock(&self.entries[step.index].latest) = Some(MemoryEntry { key, code, outputs });
+        *lock(&self.entries[step.index].latest) = Some(MemoryEntry {
+            key,
+            code,
+            outputs,
+            reads,
+        });
     }
 
     /// Notes the step in the run's history, which only a store keeps.
@@ -372,6 +471,20 @@ impl StepCache {
             cached,
         });
     }
+}
+
+/// What the store has for a step's key.
+enum Loaded {
+    /// No entry.
+    Miss,
+    /// The entry, loaded into the step's slots: its output hashes and the
+    /// files its run read.
+    Hit {
+        hashes: Vec<Fingerprint>,
+        reads: Vec<FileRead>,
+    },
+    /// An entry whose run read a file that has changed since.
+    Stale(FileRead),
 }
 
 /// An opaque output's fingerprint: its producer's key, so it changes

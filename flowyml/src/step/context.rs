@@ -1,12 +1,14 @@
 //! [`StepContext`]: a step's view of the run.
 
 use std::any::Any;
+use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use super::spec::StepSpec;
 use crate::artifact::ArtifactType;
-use crate::error::BoxError;
+use crate::error::{BoxError, Error};
+use crate::incremental::fingerprint::{Fingerprint, hash_file};
 use crate::resource::Resources;
 use crate::slot::{Artifact, Value};
 
@@ -25,10 +27,33 @@ pub struct StepContext<'a> {
     /// The pipeline's canceller and the run's (or this attempt's) stop.
     pub(crate) cancel: &'a AtomicBool,
     pub(crate) stop: &'a AtomicBool,
-    pub(crate) notes: Vec<String>,
+    /// What the step said while it ran, besides its outputs.
+    pub(crate) gathered: Gathered,
+}
+
+/// What a step's context gathers while the step runs, besides its outputs:
+/// handed back to the run (across a thread, for a step with a time limit)
+/// when the step returns.
+#[derive(Debug, Default)]
+pub(crate) struct Gathered {
+    /// Notes for the step's record.
+    pub notes: Vec<String>,
     /// A misuse of the context (an output index out of range, an output
     /// written twice): the step fails with it once it returns.
-    pub(crate) misuse: Option<String>,
+    pub misuse: Option<String>,
+    /// The files the step read at run time, with the content hash each had
+    /// when read: kept with the step's cache entry, which is served again
+    /// only while every one still has that hash.
+    pub reads: Vec<FileRead>,
+}
+
+/// A file a step read at run time, and its content hash then.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct FileRead {
+    /// The path as the step gave it.
+    pub path: PathBuf,
+    /// The blake3 hash of the content the step read.
+    pub hash: Fingerprint,
 }
 
 impl<'a> StepContext<'a> {
@@ -113,7 +138,7 @@ impl<'a> StepContext<'a> {
     #[cold]
     fn written_twice(&mut self, j: usize) {
         let spec = self.spec;
-        self.misuse.get_or_insert_with(|| {
+        self.gathered.misuse.get_or_insert_with(|| {
             format!(
                 "output `{}` of step `{}` was written twice",
                 spec.outputs[j].name, spec.name
@@ -124,7 +149,7 @@ impl<'a> StepContext<'a> {
     #[cold]
     fn out_of_range(&mut self, j: usize) {
         let n = self.outputs.len();
-        self.misuse.get_or_insert_with(|| {
+        self.gathered.misuse.get_or_insert_with(|| {
             format!(
                 "step `{}` wrote output #{j}, but it has {n} output{}",
                 self.spec.name,
@@ -148,10 +173,76 @@ impl<'a> StepContext<'a> {
         })
     }
 
+    /// Reads the file at `path`, and records it with the step's cache
+    /// entry: the entry is served again only while the file still has the
+    /// content read here. The way for a step to read a file whose path is
+    /// an input: the input's value (the path) is in the cache key, the
+    /// file's content is not, and a step that opens the file itself is
+    /// served stale when the file changes.
+    ///
+    /// ```
+    /// use flowyml::{Pipeline, step, step::StepContext};
+    ///
+    /// #[step(outputs = ["lines"])]
+    /// fn count_lines(path: &String, ctx: &mut StepContext) -> Result<usize, flowyml::BoxError> {
+    ///     Ok(ctx.read_to_string(path)?.lines().count())
+    /// }
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// let file = dir.path().join("data.txt");
+    /// std::fs::write(&file, "a\nb\n")?;
+    /// let mut p = Pipeline::new("lines");
+    /// p.input("path", file.display().to_string()).add_step(count_lines);
+    /// assert_eq!(*p.run()?.get::<usize>("lines")?, 2);
+    /// std::fs::write(&file, "a\nb\nc\n")?;
+    /// assert_eq!(*p.run()?.get::<usize>("lines")?, 3); // not served stale
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    /// If the file cannot be read, naming it.
+    pub fn read_file(&mut self, path: impl AsRef<Path>) -> Result<Vec<u8>, BoxError> {
+        let path = path.as_ref();
+        let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+        self.gathered.reads.push(FileRead {
+            path: path.to_owned(),
+            hash: Fingerprint::of_bytes(&bytes),
+        });
+        Ok(bytes)
+    }
+
+    /// [`read_file`](Self::read_file) as text.
+    ///
+    /// # Errors
+    /// If the file cannot be read or is not UTF-8, naming it.
+    pub fn read_to_string(&mut self, path: impl AsRef<Path>) -> Result<String, BoxError> {
+        let path = path.as_ref();
+        String::from_utf8(self.read_file(path)?)
+            .map_err(|e| format!("`{}` is not UTF-8 text: {e}", path.display()).into())
+    }
+
+    /// Records a file the step reads by other means (a reader that takes a
+    /// path, such as polars' CSV reader), as [`read_file`](Self::read_file)
+    /// does: hashed now, so call it before reading the file. A file that
+    /// changes between the two is read new and recorded old, and so reruns
+    /// the step next time: never stale.
+    ///
+    /// # Errors
+    /// If the file cannot be read, naming it.
+    pub fn watch(&mut self, path: impl AsRef<Path>) -> Result<(), BoxError> {
+        let path = path.as_ref();
+        let hash = hash_file(path)?;
+        self.gathered.reads.push(FileRead {
+            path: path.to_owned(),
+            hash,
+        });
+        Ok(())
+    }
+
     /// Adds a note to this step's record (e.g. that it ran its CPU
     /// fallback).
     pub fn note(&mut self, note: impl Into<String>) {
-        self.notes.push(note.into());
+        self.gathered.notes.push(note.into());
     }
 
     /// Whether the run was cancelled (Ctrl-C, a

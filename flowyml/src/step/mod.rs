@@ -22,7 +22,8 @@ use std::sync::{Arc, OnceLock};
 use crate::artifact::Codec;
 use crate::error::{BoxError, Problem};
 
-pub use context::StepContext;
+pub(crate) use context::Gathered;
+pub use context::{FileRead, StepContext};
 pub use fn_step::{FnStep, FnStepBuilder};
 pub use spec::{ArtifactSpec, StepSpec};
 pub use traits::{IntoStep, Step, StepFunction, StepValue};
