@@ -157,6 +157,7 @@ pub(crate) struct Details {
 
 /// Names kept once, in one buffer, with a hash table of their indices (no
 /// name is stored twice): a pipeline's step names and its artifact names.
+#[derive(Clone, Default)]
 pub(crate) struct Names {
     text: String,
     ends: Vec<u32>,
@@ -165,16 +166,6 @@ pub(crate) struct Names {
 }
 
 impl Names {
-    /// No names, with room for `n`.
-    pub(crate) fn with_capacity(n: usize) -> Self {
-        Names {
-            text: String::with_capacity(n * 8),
-            ends: Vec::with_capacity(n),
-            by_name: hashbrown::HashTable::with_capacity(n),
-            hasher: rustc_hash::FxBuildHasher,
-        }
-    }
-
     /// The number of names.
     pub(crate) fn len(&self) -> usize {
         self.ends.len()
@@ -197,6 +188,14 @@ impl Names {
         self.by_name
             .find(hash, |&i| self.get(i as usize) == name)
             .map(|&i| i as usize)
+    }
+
+    /// The index of `name`, appended if it is new.
+    pub(crate) fn intern(&mut self, name: &str) -> usize {
+        match self.find(name) {
+            Some(i) => i,
+            None => self.push(name).0,
+        }
     }
 
     /// Appends `name`, even if it is there already (a lookup then finds
@@ -242,21 +241,42 @@ impl fmt::Debug for Names {
 }
 
 /// The names and types of a pipeline's artifacts, shared by its validated
-/// plan and by the results of its runs. Each artifact is a slot index;
-/// its type is an index into the few distinct type names.
+/// plan and by the results of its runs. Each artifact is a slot index; its
+/// name is an id into the pipeline's interned names, its type an index into
+/// the few distinct type names.
 pub(crate) struct ArtifactIndex {
-    names: Names,
+    names: Arc<Names>,
+    /// The name of each slot.
+    slot_names: Vec<u32>,
+    /// The first slot of each name id ([`NO_SLOT`] for a name without one).
+    name_slots: Vec<u32>,
+    /// The type of each slot.
     types: Vec<u32>,
-    type_names: Vec<Cow<'static, str>>,
+    type_names: Arc<[Cow<'static, str>]>,
 }
 
+/// A name that no slot has.
+const NO_SLOT: u32 = u32::MAX;
+
 impl ArtifactIndex {
-    /// An empty index with room for `n` artifacts.
-    pub(crate) fn with_capacity(n: usize) -> Self {
+    /// The index of slots named `slot_names` (ids into `names`) of types
+    /// `types` (indices into `type_names`).
+    pub(crate) fn new(
+        names: Arc<Names>,
+        slot_names: Vec<u32>,
+        types: Vec<u32>,
+        type_names: Arc<[Cow<'static, str>]>,
+    ) -> Self {
+        let mut name_slots = vec![NO_SLOT; names.len()];
+        for (slot, &id) in slot_names.iter().enumerate().rev() {
+            name_slots[id as usize] = u32::try_from(slot).expect("at most u32::MAX slots");
+        }
         ArtifactIndex {
-            names: Names::with_capacity(n),
-            types: Vec::with_capacity(n),
-            type_names: Vec::new(),
+            names,
+            slot_names,
+            name_slots,
+            types,
+            type_names,
         }
     }
 
@@ -267,34 +287,19 @@ impl ArtifactIndex {
 
     /// Every name, in slot order.
     pub(crate) fn names(&self) -> impl Iterator<Item = &str> {
-        self.names.iter()
+        self.slot_names
+            .iter()
+            .map(|&id| self.names.get(id as usize))
     }
 
     /// The slot of artifact `name` (its first, if a plan refused it for
     /// having two).
     pub(crate) fn slot(&self, name: &str) -> Option<usize> {
-        self.names.find(name)
-    }
-
-    /// Adds a slot for artifact `name` of type `type_name`; returns it and
-    /// whether the name is new.
-    pub(crate) fn push(&mut self, name: &str, type_name: Cow<'static, str>) -> (usize, bool) {
-        // Types are few, and most are the same `&'static str`: compared by
-        // address first.
-        let same = |t: &Cow<'static, str>| {
-            std::ptr::eq(t.as_ptr(), type_name.as_ptr()) && t.len() == type_name.len()
-                || *t == type_name
-        };
-        let t = match self.type_names.iter().rposition(same) {
-            Some(t) => t,
-            None => {
-                self.type_names.push(type_name);
-                self.type_names.len() - 1
-            }
-        };
-        self.types
-            .push(u32::try_from(t).expect("at most u32::MAX types"));
-        self.names.push(name)
+        let id = self.names.find(name)?;
+        match self.name_slots[id] {
+            NO_SLOT => None,
+            slot => Some(slot as usize),
+        }
     }
 }
 
@@ -306,24 +311,39 @@ impl fmt::Debug for ArtifactIndex {
 
 #[cfg(test)]
 mod tests {
-    use super::ArtifactIndex;
+    use super::{ArtifactIndex, Names};
     use std::borrow::Cow;
+    use std::sync::Arc;
 
     #[test]
     fn names_are_kept_once_and_found_by_name() {
-        let mut index = ArtifactIndex::with_capacity(2);
-        assert_eq!(index.push("raw", Cow::Borrowed("Vec<f64>")), (0, true));
-        assert_eq!(index.push("clean", Cow::Borrowed("Vec<f64>")), (1, true));
-        assert_eq!(index.push("raw", Cow::Borrowed("u8")), (2, false));
+        let mut names = Names::default();
+        let (raw, clean) = (names.intern("raw"), names.intern("clean"));
+        assert_eq!(names.intern("raw"), raw);
+        names.intern("unused");
+        let mut slots = vec![raw as u32, clean as u32, raw as u32];
+        let mut types = vec![0, 0, 1];
+        for i in 0..1000 {
+            slots.push(names.intern(&format!("a{i}")) as u32);
+            types.push(2);
+        }
+        let type_names: Arc<[Cow<'static, str>]> = vec![
+            Cow::Borrowed("Vec<f64>"),
+            Cow::Borrowed("u8"),
+            Cow::Borrowed("u64"),
+        ]
+        .into();
+        let index = ArtifactIndex::new(Arc::new(names), slots, types, type_names);
         assert_eq!(index.slot("clean"), Some(1));
         assert_eq!(index.slot("raw"), Some(0), "the first of two");
         assert_eq!(index.slot("cleaned"), None);
+        assert_eq!(index.slot("unused"), None, "a name without a slot");
         assert_eq!(index.type_name(0), "Vec<f64>");
         assert_eq!(index.type_name(2), "u8");
-        assert_eq!(index.names().collect::<Vec<_>>(), ["raw", "clean", "raw"]);
-        for i in 0..1000 {
-            index.push(&format!("a{i}"), Cow::Borrowed("u64"));
-        }
+        assert_eq!(
+            index.names().take(3).collect::<Vec<_>>(),
+            ["raw", "clean", "raw"]
+        );
         assert_eq!(index.slot("a999"), Some(1002));
         assert_eq!(index.type_name(1002), "u64");
     }

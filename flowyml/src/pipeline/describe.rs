@@ -124,7 +124,7 @@ impl Pipeline {
                 fixed: Some(Fingerprint::default()),
             });
         }
-        super::plan::Plan::build(&self.name, &self.steps, &self.codecs, &inputs)
+        super::plan::Plan::build(&self.name, &self.catalog, &self.steps, &inputs)
     }
 
     /// A pipeline of the steps `names` of this one (shared, not copied),

@@ -8,6 +8,7 @@
 //! a run's state lives in `run.rs` (`Run`), the validated plan
 //! in `plan.rs`, the step cache and its key in `step_cache.rs`.
 
+mod catalog;
 mod control;
 mod describe;
 mod detached;
@@ -68,10 +69,8 @@ pub const PLAN_FORMAT_VERSION: u32 = 1;
 pub struct Pipeline {
     name: String,
     steps: Vec<Arc<dyn Step>>,
-    /// Each step's output codecs, found once when it is added.
-    codecs: Vec<Vec<Codec>>,
-    /// Each step's input codecs, likewise.
-    input_codecs: Vec<Vec<Codec>>,
+    /// The steps' names, ports and codecs, indexed as each is added.
+    catalog: catalog::Catalog,
     inputs: Vec<RuntimeInput>,
     keep_going: bool,
     /// Resources not to open, by name (see [`crate::resource`]).
@@ -95,8 +94,7 @@ impl Pipeline {
         Pipeline {
             name: name.into(),
             steps: Vec::new(),
-            codecs: Vec::new(),
-            input_codecs: Vec::new(),
+            catalog: catalog::Catalog::default(),
             inputs: Vec::new(),
             keep_going: false,
             disabled_resources: Vec::new(),
@@ -124,8 +122,7 @@ impl Pipeline {
     /// Adds a shared step (e.g. one kept in a registry).
     pub fn add_shared_step(&mut self, step: Arc<dyn Step>) -> &mut Self {
         self.plan = OnceLock::new();
-        self.codecs.push(step.codecs());
-        self.input_codecs.push(step.input_codecs());
+        self.catalog.add(&*step);
         self.steps.push(step);
         if let Some(cache) = &mut self.cache {
             cache.grow(self.steps.len());
@@ -195,6 +192,7 @@ impl Pipeline {
 
     fn add_runtime_input(&mut self, input: RuntimeInput) -> &mut Self {
         self.plan = OnceLock::new();
+        self.catalog.intern(&input.name);
         self.inputs.retain(|i| i.name != input.name);
         self.inputs.push(input);
         self
@@ -220,7 +218,7 @@ impl Pipeline {
                     None => required.push(RequiredInput {
                         name: input.name.to_string(),
                         type_name: input.type_name.to_string(),
-                        kind: self.input_codecs[si][k].kind(),
+                        kind: self.catalog.input_codecs(si)[k].kind(),
                         given: self.inputs.iter().any(|i| i.name == input.name),
                         consumers: vec![spec.name.to_string()],
                     }),
@@ -237,7 +235,7 @@ impl Pipeline {
             .enumerate()
             .find_map(|(si, step)| {
                 let k = step.spec().inputs.iter().position(|i| i.name == name)?;
-                Some((&step.spec().inputs[k], self.input_codecs[si][k]))
+                Some((&step.spec().inputs[k], self.catalog.input_codecs(si)[k]))
             })
             .ok_or_else(|| {
                 let required = self.required_inputs();
@@ -500,8 +498,8 @@ impl Pipeline {
         }
         let plan = Arc::new(plan::Plan::build(
             &self.name,
+            &self.catalog,
             &self.steps,
-            &self.codecs,
             &self.inputs,
         )?);
         Ok(Arc::clone(self.plan.get_or_init(|| plan)))
@@ -535,7 +533,7 @@ impl Pipeline {
         let definition = run::Definition {
             name: &self.name,
             steps: &self.steps,
-            codecs: &self.codecs,
+            catalog: &self.catalog,
             inputs: &self.inputs,
             keep_going: self.keep_going,
             disabled_resources: &self.disabled_resources,

@@ -1,9 +1,10 @@
 //! Validation: a pipeline's steps and run-time inputs into a [`Plan`] of
 //! slot indices in flat arrays, or every problem found, reported together.
 //!
-//! Names are resolved here, once, in time linear in the steps and edges
-//! (one hash per artifact name, in a table that keeps each name once); a
-//! run does no string lookups. Artifact slots are the run-time inputs
+//! Names were interned when the steps were added (see [`Catalog`]); this
+//! resolves ids to slots over flat arrays, in time linear in the steps and
+//! edges, hashing only the run-time inputs' names. A run does no string
+//! lookups. Artifact slots are the run-time inputs
 //! first, then each step's outputs in step order, so a step's outputs are
 //! consecutive slots and a plan keeps only where each step's first output
 //! is.
@@ -17,6 +18,7 @@ use crate::error::{Error, Problem, Result};
 use crate::record::{ArtifactIndex, Names};
 use crate::step::Step;
 
+use super::catalog::{Catalog, type_index};
 use super::input::RuntimeInput;
 
 /// A validated pipeline: artifacts as slots, steps as indices.
@@ -72,7 +74,8 @@ impl Plan {
         self.dag.len()
     }
 
-    /// Validates `steps` with `inputs`.
+    /// Validates the catalogued steps with `inputs` (`steps` are read only
+    /// to word a problem).
     ///
     /// # Errors
     /// [`Error::InvalidPipeline`] listing every [`Problem`]: steps that are
@@ -80,95 +83,97 @@ impl Plan {
     /// inputs (with a suggestion), type mismatches, cycles.
     pub fn build(
         pipeline: &str,
+        catalog: &Catalog,
         steps: &[Arc<dyn Step>],
-        step_codecs: &[Vec<Codec>],
         inputs: &[RuntimeInput],
     ) -> Result<Plan> {
-        // Two passes over the steps, which live on the heap one by one: the
-        // first names each step and its outputs, the second resolves the
-        // inputs (a step may read an output of a step added after it).
-        let mut problems: Vec<Problem> = Vec::new();
-        let mut step_names = Names::with_capacity(steps.len());
-        let slot_count = inputs.len() + steps.len();
-        let mut artifacts = ArtifactIndex::with_capacity(slot_count);
+        let mut problems: Vec<Problem> = catalog.problems.clone();
+        for &i in &catalog.repeated_steps {
+            problems.push(Problem::DuplicateStep {
+                step: catalog.step_names.get(i as usize).to_owned(),
+            });
+        }
+        let names = &catalog.names;
+        let outputs = catalog.all_outputs();
+        let n_in = inputs.len();
+        let slot_count = n_in + outputs.len();
+        // Slots: the run-time inputs, then every step's outputs in order.
+        let mut slot_of: Vec<u32> = vec![NO_SLOT; names.len()];
+        let mut slot_names = Vec::with_capacity(slot_count);
         let mut producers: Vec<u32> = Vec::with_capacity(slot_count);
         let mut type_ids = Vec::with_capacity(slot_count);
+        let mut types = Vec::with_capacity(slot_count);
+        let mut type_names = catalog.type_names.clone();
         let mut codecs = Vec::with_capacity(slot_count);
         for input in inputs {
-            artifacts.push(&input.name, input.type_name.clone());
+            let id = names
+                .find(&input.name)
+                .expect("a run-time input's name is interned when it is given");
+            slot_of[id] = index(producers.len());
+            slot_names.push(index(id));
             producers.push(INPUT);
             type_ids.push(input.type_id);
+            types.push(type_index(&mut type_names, &input.type_name));
             codecs.push(input.codec);
         }
         let producer_name =
-            |p: u32| (p != INPUT).then(|| steps[p as usize].spec().name.to_string());
-        let mut output_at = Vec::with_capacity(steps.len() + 1);
-        let mut special = vec![0u64; steps.len().div_ceil(64)];
-        for (si, step) in steps.iter().enumerate() {
-            problems.extend(step.problem());
-            let spec = step.spec();
-            if !step_names.push(&spec.name).1 {
-                problems.push(Problem::DuplicateStep {
-                    step: spec.name.to_string(),
-                });
-            }
-            if !spec.resources.is_empty() || spec.timeout.is_some() {
-                special[si / 64] |= 1 << (si % 64);
-            }
-            output_at.push(index(producers.len()));
-            codecs.extend_from_slice(&step_codecs[si]);
-            for out in spec.outputs.iter() {
-                // A slot per output even when the name repeats, so that a
-                // step's outputs stay consecutive; the plan is refused then.
-                let (_, new) = artifacts.push(&out.name, out.type_name.clone());
-                if !new {
-                    let first = artifacts.slot(&out.name).expect("pushed before");
-                    problems.push(Problem::ProducedTwice {
-                        artifact: out.name.to_string(),
-                        first: producer_name(producers[first]),
-                        second: spec.name.to_string(),
-                    });
-                }
-                producers.push(index(si));
-                type_ids.push((out.type_id)());
-            }
-        }
-        output_at.push(index(producers.len()));
-
-        let mut input_at = Vec::with_capacity(steps.len() + 1);
-        let mut input_slots = Vec::with_capacity(steps.len());
-        input_at.push(0);
-        for step in steps {
-            let spec = step.spec();
-            for input in spec.inputs.iter() {
-                match artifacts.slot(&input.name) {
-                    Some(slot) => {
-                        if type_ids[slot] != (input.type_id)() {
-                            problems.push(Problem::TypeMismatch {
-                                artifact: input.name.to_string(),
-                                producer: producer_name(producers[slot]),
-                                produced: artifacts.type_name(slot).to_owned(),
-                                consumer: spec.name.to_string(),
-                                expected: input.type_name.to_string(),
-                            });
-                        }
-                        input_slots.push(index(slot));
-                    }
-                    None => problems.push(Problem::MissingInput {
-                        step: spec.name.to_string(),
-                        artifact: input.name.to_string(),
-                        did_you_mean: flowyml_suggest::closest(&input.name, artifacts.names())
-                            .map(str::to_owned),
+            |p: u32| (p != INPUT).then(|| catalog.step_names.get(p as usize).to_owned());
+        let offsets = catalog.output_offsets();
+        for si in 0..catalog.steps() {
+            for out in &outputs[catalog.output_range(si)] {
+                let slot = index(producers.len());
+                match slot_of[out.name as usize] {
+                    NO_SLOT => slot_of[out.name as usize] = slot,
+                    first => problems.push(Problem::ProducedTwice {
+                        artifact: names.get(out.name as usize).to_owned(),
+                        first: producer_name(producers[first as usize]),
+                        second: catalog.step_names.get(si).to_owned(),
                     }),
                 }
+                slot_names.push(out.name);
+                producers.push(index(si));
+                type_ids.push(out.type_id);
+                types.push(out.type_name);
             }
-            input_at.push(index(input_slots.len()));
+        }
+        codecs.extend_from_slice(catalog.all_output_codecs());
+        let output_at: Vec<u32> = offsets.iter().map(|&o| o + index(n_in)).collect();
+
+        let all_inputs = catalog.all_inputs();
+        let mut input_slots = Vec::with_capacity(all_inputs.len());
+        for si in 0..catalog.steps() {
+            for input in &all_inputs[catalog.input_range(si)] {
+                match slot_of[input.name as usize] {
+                    NO_SLOT => problems.push(Problem::MissingInput {
+                        step: catalog.step_names.get(si).to_owned(),
+                        artifact: names.get(input.name as usize).to_owned(),
+                        did_you_mean: flowyml_suggest::closest(
+                            names.get(input.name as usize),
+                            slot_names.iter().map(|&id| names.get(id as usize)),
+                        )
+                        .map(str::to_owned),
+                    }),
+                    slot => {
+                        if type_ids[slot as usize] != input.type_id {
+                            problems.push(Problem::TypeMismatch {
+                                artifact: names.get(input.name as usize).to_owned(),
+                                producer: producer_name(producers[slot as usize]),
+                                produced: type_names[types[slot as usize] as usize].to_string(),
+                                consumer: catalog.step_names.get(si).to_owned(),
+                                expected: type_names[input.type_name as usize].to_string(),
+                            });
+                        }
+                        input_slots.push(slot);
+                    }
+                }
+            }
         }
         if !problems.is_empty() {
             return Err(invalid(pipeline, problems));
         }
+        let input_at = catalog.input_offsets().to_vec();
 
-        let dag = Dag::from_predecessors(steps.len(), |i| {
+        let dag = Dag::from_predecessors(catalog.steps(), |i| {
             input_slots[input_at[i] as usize..input_at[i + 1] as usize]
                 .iter()
                 .map(|&slot| producers[slot as usize])
@@ -190,19 +195,27 @@ impl Plan {
             }
         };
         Ok(Plan {
-            artifacts: Arc::new(artifacts),
+            artifacts: Arc::new(ArtifactIndex::new(
+                Arc::clone(names),
+                slot_names,
+                types,
+                type_names.into(),
+            )),
             producers: producers.into(),
             codecs: codecs.into(),
             dag,
             input_at,
             input_slots,
             output_at,
-            special,
+            special: catalog.special().to_vec(),
             order,
-            names: Arc::new(step_names),
+            names: Arc::clone(&catalog.step_names),
         })
     }
 }
+
+/// A name id no slot has (yet).
+const NO_SLOT: u32 = u32::MAX;
 
 fn index(i: usize) -> u32 {
     u32::try_from(i).expect("a pipeline of at most u32::MAX steps and artifacts")

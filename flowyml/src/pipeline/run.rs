@@ -26,13 +26,13 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::{Duration, Instant, SystemTime};
 
+use super::catalog::Catalog;
 use super::control::{self, Canceller, Progress, ProgressFn, Watchdog};
 use super::detached::{self, Attempt};
 use super::input::RuntimeInput;
 use super::plan::Plan;
 use super::result::PipelineResult;
 use super::step_cache::{CachedStep, Outcome, StepCache};
-use crate::artifact::Codec;
 use crate::dag::{self, Visitor};
 use crate::error::{BoxError, Error, Result, panic_message};
 use crate::incremental::fingerprint::Fingerprint;
@@ -48,7 +48,7 @@ pub(crate) struct Definition<'p> {
     pub name: &'p str,
     pub steps: &'p [Arc<dyn Step>],
     /// Each step's output codecs.
-    pub codecs: &'p [Vec<Codec>],
+    pub catalog: &'p Catalog,
     /// The run-time inputs, in slot order.
     pub inputs: &'p [RuntimeInput],
     pub keep_going: bool,
@@ -210,7 +210,7 @@ impl<'p> Run<'p> {
                 let cached = CachedStep {
                     index: i,
                     spec: step.spec(),
-                    codecs: &self.pipeline.codecs[i],
+                    codecs: self.pipeline.catalog.output_codecs(i),
                     inputs: self.plan.inputs_of(i),
                     outputs: self.plan.outputs_of(i),
                     slots: &self.slots,
