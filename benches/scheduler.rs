@@ -11,6 +11,10 @@
 //!
 //! Each line gives the median time of both and the ratio flowyml / floor:
 //! the median of the repetitions' ratios, with the best and the worst.
+//! Each line is measured in a process of its own: a pipeline's steps are
+//! heap objects, so a heap left fragmented by the cases before (10k-step
+//! pipelines built and dropped 61 times) would scatter the next case's
+//! steps and measure the harness rather than the scheduler.
 
 use std::hint::black_box;
 use std::process::Command;
@@ -63,6 +67,33 @@ fn line(what: &str, n: usize, r: bench::Ratio) {
         r.best,
         r.worst
     );
+}
+
+/// The names of the scheduler cases, in the order they run.
+fn cases() -> Vec<String> {
+    let mut names = Vec::new();
+    for n in [1_000, 10_000, 100_000] {
+        for shape in ["chain", "fan_out", "random"] {
+            names.push(format!("rerun_{shape}_{n}"));
+            if n == 10_000 {
+                names.push(format!("first_run_{shape}_{n}"));
+            }
+        }
+    }
+    names
+}
+
+/// Runs each wanted case in a child process of its own (see the module
+/// docs), its line printed as it comes.
+fn overhead_in_children(wanted: &dyn Fn(&str) -> bool) {
+    let exe = std::env::current_exe().expect("this benchmark");
+    for case in cases().into_iter().filter(|c| wanted(c)) {
+        let status = Command::new(&exe)
+            .env("FLOWYML_BENCH_CASE", &case)
+            .status()
+            .expect("a child process");
+        assert!(status.success(), "case {case} failed: {status}");
+    }
 }
 
 fn overhead(executor: &ParallelExecutor, wanted: &dyn Fn(&str) -> bool) {
@@ -209,6 +240,11 @@ fn main() {
         memory_child(&spec);
         return;
     }
+    if let Ok(case) = std::env::var("FLOWYML_BENCH_CASE") {
+        let executor = ParallelExecutor::new(2).expect("pool");
+        overhead(&executor, &|name| name == case);
+        return;
+    }
     let args: Vec<String> = std::env::args()
         .skip(1)
         .filter(|a| !a.starts_with("--") || a == "--memory")
@@ -221,8 +257,8 @@ fn main() {
     let wanted =
         |name: &str| filters.is_empty() || filters.iter().any(|f| name.contains(f.as_str()));
     println!("busy_work calibration: {} iterations per µs", calibration());
+    overhead_in_children(&wanted);
     let executor = ParallelExecutor::new(2).expect("pool");
-    overhead(&executor, &wanted);
     if wanted("eight_cpu_bound_steps") {
         speedup(&executor);
     }

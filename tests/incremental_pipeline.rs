@@ -169,6 +169,9 @@ fn beside() -> u8 {
 #[test]
 fn a_changed_watched_file_reruns_exactly_its_downstream() -> flowyml::Result<()> {
     let path = std::path::Path::new("target/flowyml-watched-test.txt");
+    // The watched path is fixed at compile time, relative to the package root;
+    // `target/` is not there when CARGO_TARGET_DIR points elsewhere.
+    std::fs::create_dir_all("target").expect("create target/");
     std::fs::write(path, "abc").expect("write");
     let mut p = Pipeline::new("watch");
     p.add_step(read_watched)
@@ -514,6 +517,9 @@ fn write_with_mtime(path: &std::path::Path, text: &str, mtime: std::time::System
 #[test]
 fn a_watched_file_rewritten_with_its_old_mtime_is_not_served_stale() -> flowyml::Result<()> {
     let path = std::path::Path::new("target/flowyml-restored-mtime-test.txt");
+    // The watched path is fixed at compile time, relative to the package root;
+    // `target/` is not there when CARGO_TARGET_DIR points elsewhere.
+    std::fs::create_dir_all("target").expect("create target/");
     let long_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(3600);
     write_with_mtime(path, "1 2 3", long_ago);
     let mut p = Pipeline::new("restored");

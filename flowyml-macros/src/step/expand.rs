@@ -182,8 +182,9 @@ pub fn expand(model: &StepModel) -> TokenStream {
         #func
 
         const _: () = {
-            /// The spec and the output codecs, which need the output types.
-            static SPEC: #p::LazyLock<(#p::StepSpec, ::std::vec::Vec<#p::Codec>)> = #p::LazyLock::new(|| {
+            /// The spec and the output and input codecs (the outputs' need
+            /// the output types).
+            static SPEC: #p::LazyLock<(#p::StepSpec, ::std::vec::Vec<#p::Codec>, ::std::vec::Vec<#p::Codec>)> = #p::LazyLock::new(|| {
                 #traits
                 #[allow(unused_imports)]
                 use #p::probe::{ViaArtifactCodec as _, ViaHash as _, ViaOpaque as _, ViaSerde as _};
@@ -203,7 +204,7 @@ pub fn expand(model: &StepModel) -> TokenStream {
                     backoff: #backoff,
                     timeout: #timeout,
                 };
-                (spec, ::std::vec![#(#output_codecs),*])
+                (spec, ::std::vec![#(#output_codecs),*], ::std::vec![#(#input_codecs),*])
             });
 
             struct __FlowymlStep;
@@ -225,14 +226,12 @@ pub fn expand(model: &StepModel) -> TokenStream {
                     ::core::result::Result::Ok(())
                 }
 
-                fn codecs(&self) -> ::std::vec::Vec<#p::Codec> {
-                    SPEC.1.clone()
+                fn codecs(&self) -> #p::Cow<'_, [#p::Codec]> {
+                    #p::Cow::Borrowed(&SPEC.1)
                 }
 
-                fn input_codecs(&self) -> ::std::vec::Vec<#p::Codec> {
-                    #[allow(unused_imports)]
-                    use #p::probe::{ViaArtifactCodec as _, ViaHash as _, ViaOpaque as _, ViaSerde as _};
-                    ::std::vec![#(#input_codecs),*]
+                fn input_codecs(&self) -> #p::Cow<'_, [#p::Codec]> {
+                    #p::Cow::Borrowed(&SPEC.2)
                 }
             }
 

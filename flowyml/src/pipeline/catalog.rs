@@ -95,12 +95,12 @@ impl Catalog {
             let port = self.port(&input.name, (input.type_id)(), &input.type_name);
             self.inputs.push(port);
         }
-        self.input_codecs.extend(step.input_codecs());
+        self.input_codecs.extend_from_slice(&step.input_codecs());
         for output in spec.outputs.iter() {
             let port = self.port(&output.name, (output.type_id)(), &output.type_name);
             self.outputs.push(port);
         }
-        self.output_codecs.extend(step.codecs());
+        self.output_codecs.extend_from_slice(&step.codecs());
         self.input_at.push(index(self.inputs.len()));
         self.output_at.push(index(self.outputs.len()));
     }

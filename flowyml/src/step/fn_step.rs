@@ -194,12 +194,12 @@ impl Step for FnStep {
         (self.run)(ctx)
     }
 
-    fn codecs(&self) -> Vec<Codec> {
-        self.codecs.clone()
+    fn codecs(&self) -> Cow<'_, [Codec]> {
+        Cow::Borrowed(&self.codecs)
     }
 
-    fn input_codecs(&self) -> Vec<Codec> {
-        self.input_codecs.clone()
+    fn input_codecs(&self) -> Cow<'_, [Codec]> {
+        Cow::Borrowed(&self.input_codecs)
     }
 }
 

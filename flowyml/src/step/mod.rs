@@ -15,6 +15,7 @@ mod spec;
 mod traits;
 
 use std::any::TypeId;
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::{Arc, OnceLock};
@@ -105,10 +106,10 @@ impl Step for Registered {
     fn run(&self, ctx: &mut StepContext<'_>) -> Result<(), BoxError> {
         self.0.run(ctx)
     }
-    fn codecs(&self) -> Vec<Codec> {
+    fn codecs(&self) -> Cow<'_, [Codec]> {
         self.0.codecs()
     }
-    fn input_codecs(&self) -> Vec<Codec> {
+    fn input_codecs(&self) -> Cow<'_, [Codec]> {
         self.0.input_codecs()
     }
 }

@@ -1,6 +1,7 @@
 //! The two traits of steps: [`Step`], what a step is to a pipeline, and
 //! [`IntoStep`], what `add_step` accepts.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use super::context::StepContext;
@@ -21,8 +22,9 @@ pub trait Step: Send + Sync + 'static {
     fn run(&self, ctx: &mut StepContext<'_>) -> Result<(), BoxError>;
 
     /// How each output is hashed and stored (by output index); outputs
-    /// without a codec are kept in memory only.
-    fn codecs(&self) -> Vec<Codec> {
+    /// without a codec are kept in memory only. Borrowed where the step
+    /// keeps them: a pipeline reads them as each step is added.
+    fn codecs(&self) -> Cow<'_, [Codec]> {
         self.spec()
             .outputs
             .iter()
@@ -33,7 +35,7 @@ pub trait Step: Send + Sync + 'static {
     /// How each input can be read from outside the process (by input
     /// index): what `run --input` and `run-step` decode an input with.
     /// Inputs without a codec can only come from steps of the same run.
-    fn input_codecs(&self) -> Vec<Codec> {
+    fn input_codecs(&self) -> Cow<'_, [Codec]> {
         self.spec().inputs.iter().map(|_| Codec::opaque()).collect()
     }
 
