@@ -165,6 +165,38 @@ fn runs_are_cached_across_invocations_and_inspectable() {
     assert!(out.contains("0 entries, 0 artifacts, 0 B,"), "{out}");
 }
 
+#[test]
+fn commands_that_only_read_create_no_cache_and_prune_keeps_the_latest_runs() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let missing = dir.path().join("never-used");
+    let cache = missing.to_str().expect("utf-8 path");
+    let (result, out) = cli(&["runs", "--cache-dir", cache]);
+    result.expect("runs on a missing cache");
+    assert!(out.contains("no runs: there is no cache in"), "{out}");
+    let (result, out) = cli(&["cache", "stats", "--cache-dir", cache]);
+    result.expect("stats on a missing cache");
+    assert!(out.contains("0 entries, 0 artifacts"), "{out}");
+    assert!(
+        !missing.exists(),
+        "`runs` and `cache stats` created {cache}"
+    );
+
+    for _ in 0..4 {
+        cli(&["run", "cli_ok", "--cache-dir", cache])
+            .0
+            .expect("runs");
+    }
+    let (result, out) = cli(&["runs", "prune", "--keep", "2", "--cache-dir", cache]);
+    result.expect("prune");
+    assert_eq!(out.trim(), "dropped 2 runs, kept the latest 2");
+    let (_, out) = cli(&["runs", "--cache-dir", cache]);
+    assert_eq!(
+        out.lines().filter(|l| l.contains("cli_ok")).count(),
+        2,
+        "{out}"
+    );
+}
+
 // ------------------------------------------------ inputs and outputs
 
 #[pipeline(name = "cli_inputs", inputs = ["values", "label"])]

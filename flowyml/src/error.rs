@@ -460,13 +460,20 @@ pub enum Error {
     },
 
     /// The metadata database failed.
-    #[error("cache database {}: {source}", path.display())]
+    #[error("cache database {}: {}", path.display(), database_reason(path, source))]
     Database {
         /// The database file.
         path: PathBuf,
         /// SQLite's reason.
         #[source]
         source: rusqlite::Error,
+    },
+
+    /// The cache's directory cannot be written: it is read, not written.
+    #[error("the cache {} is read-only: its results are served, new ones are not stored", path.display())]
+    ReadOnlyCache {
+        /// The cache's database file.
+        path: PathBuf,
     },
 
     /// No GPU adapter can run compute shaders here; `reason` says what was
@@ -539,5 +546,34 @@ pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
         s.clone()
     } else {
         "panic with a non-string payload".to_owned()
+    }
+}
+
+/// SQLite's reason in the words of the problem: a full disk says so
+/// (SQLite says "database or disk is full", or only "disk I/O error" when
+/// a write of its WAL or shared memory fails), with the space left where
+/// the database is.
+fn database_reason(path: &std::path::Path, source: &rusqlite::Error) -> String {
+    use rusqlite::ErrorCode::{DiskFull, SystemIoFailure};
+    let code = source.sqlite_error_code();
+    if code == Some(DiskFull) || (code == Some(SystemIoFailure) && no_space_left(path)) {
+        format!("no space left on device ({source})")
+    } else {
+        source.to_string()
+    }
+}
+
+/// Whether the filesystem holding `path` has no space for more data.
+fn no_space_left(path: &std::path::Path) -> bool {
+    #[cfg(unix)]
+    {
+        let dir = path.parent().unwrap_or(path);
+        // Under a block of room left counts as full: SQLite writes pages.
+        rustix::fs::statvfs(dir).is_ok_and(|s| s.f_bavail.saturating_mul(s.f_frsize) < 65_536)
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = path;
+        false
     }
 }

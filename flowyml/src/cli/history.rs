@@ -32,20 +32,35 @@ pub(super) enum RunsCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Drop all but the latest runs from the history (the cache's entries
+    /// stay). Runs beyond 1,000 are dropped as each run finishes anyway.
+    Prune {
+        /// How many of the latest runs to keep.
+        #[arg(long, value_name = "N")]
+        keep: u64,
+    },
 }
 
 /// How many runs `runs` lists without `--all`.
 const LATEST: usize = 20;
 
-fn open(cache: &CacheArgs) -> Result<ArtifactStore> {
-    ArtifactStore::open(&cache.cache_dir)
+/// The store, if the cache directory exists: a command that only reads
+/// never creates one.
+fn open(cache: &CacheArgs) -> Result<Option<ArtifactStore>> {
+    if !cache.cache_dir.join("meta.sqlite").exists() {
+        return Ok(None);
+    }
+    ArtifactStore::open(&cache.cache_dir).map(Some)
 }
 
 pub(super) fn cache(command: CacheCommand, cache: &CacheArgs, out: &mut dyn Write) -> Result<()> {
     let store = open(cache)?;
     match command {
         CacheCommand::Stats { json } => {
-            let s = store.stats()?;
+            let s = match &store {
+                Some(store) => store.stats()?,
+                None => Default::default(),
+            };
             if json {
                 let json = serde_json::json!({
                     "dir": cache.cache_dir,
@@ -75,7 +90,9 @@ pub(super) fn cache(command: CacheCommand, cache: &CacheArgs, out: &mut dyn Writ
             }
         }
         CacheCommand::Clear => {
-            store.clear()?;
+            if let Some(store) = store {
+                store.clear()?;
+            }
             writeln!(out, "cleared {}", cache.cache_dir.display()).map_err(stdout_error)
         }
     }
@@ -87,9 +104,26 @@ pub(super) fn runs(
     cache: &CacheArgs,
     out: &mut dyn Write,
 ) -> Result<()> {
-    let store = open(cache)?;
+    let Some(store) = open(cache)? else {
+        return match command {
+            Some(RunsCommand::Show { id, .. }) => Err(Error::Usage(format!(
+                "no run {id}: there is no cache in {} yet",
+                cache.cache_dir.display()
+            ))),
+            _ => writeln!(
+                out,
+                "no runs: there is no cache in {} yet",
+                cache.cache_dir.display()
+            )
+            .map_err(stdout_error),
+        };
+    };
     match command {
         Some(RunsCommand::Show { id, json }) => show(&store, id, json, out),
+        Some(RunsCommand::Prune { keep }) => {
+            let dropped = store.prune_runs(keep)?;
+            writeln!(out, "dropped {dropped} runs, kept the latest {keep}").map_err(stdout_error)
+        }
         None => list(&store, all, out),
     }
 }

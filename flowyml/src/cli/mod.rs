@@ -17,7 +17,8 @@
 //!     [--input NAME=FILE]... [--input-json NAME=JSON]... --output-dir DIR [--no-gpu]
 //! graph <pipeline> [--format dot|mermaid]
 //! cache stats [--json] | clear           the persistent cache
-//! runs [--all] | runs show <id> [--json] the history of runs
+//! runs [--all] | runs show <id> [--json] | runs prune --keep N
+//!                                        the history of runs
 //! gpu                                    devices, memory, the best device (feature `gpu`)
 //! --version
 //! ```

@@ -14,17 +14,17 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use rusqlite::{Connection, Transaction, TransactionBehavior};
+use rusqlite::{Connection, OpenFlags, Transaction, TransactionBehavior};
 
 use super::fingerprint::Fingerprint;
 use crate::error::{Error, Result};
 
-pub(crate) const SCHEMA_VERSION: i64 = 2;
+pub(crate) const SCHEMA_VERSION: i64 = 3;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value INTEGER NOT NULL);
 INSERT OR IGNORE INTO meta(key, value) VALUES
-    ('schema', 2), ('bytes', 0), ('hits', 0), ('misses', 0), ('evictions', 0);
+    ('schema', 3), ('bytes', 0), ('hits', 0), ('misses', 0), ('evictions', 0);
 CREATE TABLE IF NOT EXISTS artifacts(
     hash TEXT PRIMARY KEY,
     size INTEGER NOT NULL,
@@ -42,7 +42,8 @@ CREATE TABLE IF NOT EXISTS entries(
     duration_ns INTEGER NOT NULL,
     created_ns INTEGER NOT NULL,
     last_used_ns INTEGER NOT NULL,
-    hits INTEGER NOT NULL DEFAULT 0);
+    hits INTEGER NOT NULL DEFAULT 0,
+    seal TEXT NOT NULL DEFAULT '');
 CREATE TABLE IF NOT EXISTS entry_outputs(
     key TEXT NOT NULL REFERENCES entries(key) ON DELETE CASCADE,
     hash TEXT NOT NULL,
@@ -69,16 +70,88 @@ CREATE TABLE IF NOT EXISTS files(
     path TEXT PRIMARY KEY,
     size INTEGER NOT NULL,
     mtime_ns INTEGER NOT NULL,
-    hash TEXT NOT NULL);
+    hash TEXT NOT NULL,
+    ctime_ns INTEGER NOT NULL DEFAULT 0,
+    inode INTEGER NOT NULL DEFAULT 0,
+    device INTEGER NOT NULL DEFAULT 0);
 ";
 
 pub(crate) struct MetaDb {
     pub(crate) conn: Connection,
     pub(crate) path: PathBuf,
+    /// Opened read-only (the cache's directory cannot be written): reads
+    /// work, [`write`](Self::write) refuses.
+    pub(crate) read_only: bool,
+}
+
+/// How [`MetaDb::open`] found the database.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Opened {
+    /// As it was (or created).
+    Sound,
+    /// Damaged: moved aside to this path and created anew.
+    Rebuilt(PathBuf),
 }
 
 impl MetaDb {
-    pub(crate) fn open(path: &Path, busy_timeout: Duration) -> Result<Self> {
+    /// Opens (creating if needed) the database at `path`. A file that is
+    /// not a database, or a damaged one, is moved aside and replaced: the
+    /// index is itself a cache of what the artifacts' runs produced. Where
+    /// the directory cannot be written, the database is opened read-only.
+    pub(crate) fn open(path: &Path, busy_timeout: Duration) -> Result<(Self, Opened)> {
+        if !writable(path) {
+            return Ok((Self::open_read_only(path, busy_timeout)?, Opened::Sound));
+        }
+        match Self::open_writable(path, busy_timeout) {
+            Err(Error::Database { source, .. }) if is_damaged(&source) => {
+                let aside = move_aside(path, &source)?;
+                Ok((
+                    Self::open_writable(path, busy_timeout)?,
+                    Opened::Rebuilt(aside),
+                ))
+            }
+            other => other.map(|db| (db, Opened::Sound)),
+        }
+    }
+
+    /// Opens an existing database for reading only: with its WAL where
+    /// SQLite can map it, else as an immutable file (a read-only
+    /// directory whose last writer checkpointed and removed its WAL).
+    fn open_read_only(path: &Path, busy_timeout: Duration) -> Result<Self> {
+        let err = |source| Error::Database {
+            path: path.to_owned(),
+            source,
+        };
+        let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_URI;
+        let probe = |conn: Connection| {
+            conn.query_row("SELECT value FROM meta WHERE key = 'schema'", [], |r| {
+                r.get::<_, i64>(0)
+            })
+            .map(|v| (conn, v))
+        };
+        let (conn, version) = Connection::open_with_flags(path, flags)
+            .and_then(probe)
+            .or_else(|_| {
+                let uri = format!("file:{}?immutable=1", path.display());
+                Connection::open_with_flags(uri, flags).and_then(probe)
+            })
+            .map_err(err)?;
+        if version != SCHEMA_VERSION {
+            return Err(err(rusqlite::Error::ToSqlConversionFailure(
+                format!("schema version {version}, this flowyml reads {SCHEMA_VERSION} (and cannot upgrade a read-only cache)").into(),
+            )));
+        }
+        conn.busy_timeout(busy_timeout).map_err(err)?;
+        conn.set_prepared_statement_cache_capacity(64);
+        tracing::info!(path = %path.display(), "the cache is read-only: hits are served, new results are not stored");
+        Ok(MetaDb {
+            conn,
+            path: path.to_owned(),
+            read_only: true,
+        })
+    }
+
+    fn open_writable(path: &Path, busy_timeout: Duration) -> Result<Self> {
         let err = |source| Error::Database {
             path: path.to_owned(),
             source,
@@ -109,6 +182,7 @@ impl MetaDb {
         let mut db = MetaDb {
             conn,
             path: path.to_owned(),
+            read_only: false,
         };
         db.write(|tx| {
             tx.execute_batch(SCHEMA)?;
@@ -123,6 +197,21 @@ impl MetaDb {
                      UPDATE meta SET value = 2 WHERE key = 'schema';",
                 )?;
                 v = 2;
+            }
+            if v == 2 {
+                // Version 3 seals each entry (see `entry_seal`): entries of
+                // version 2 have none and read as misses. Files are
+                // remembered by ctime, inode and device too; the old
+                // memos, by size and mtime alone, are dropped.
+                tx.execute_batch(
+                    "ALTER TABLE entries ADD COLUMN seal TEXT NOT NULL DEFAULT '';
+                     ALTER TABLE files ADD COLUMN ctime_ns INTEGER NOT NULL DEFAULT 0;
+                     ALTER TABLE files ADD COLUMN inode INTEGER NOT NULL DEFAULT 0;
+                     ALTER TABLE files ADD COLUMN device INTEGER NOT NULL DEFAULT 0;
+                     DELETE FROM files;
+                     UPDATE meta SET value = 3 WHERE key = 'schema';",
+                )?;
+                v = 3;
             }
             if v != SCHEMA_VERSION {
                 return Err(rusqlite::Error::ToSqlConversionFailure(
@@ -152,6 +241,9 @@ impl MetaDb {
             path: path.clone(),
             source,
         };
+        if self.read_only {
+            return Err(Error::ReadOnlyCache { path });
+        }
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
@@ -182,6 +274,52 @@ impl From<Error> for TxError {
     fn from(e: Error) -> Self {
         TxError::Other(e)
     }
+}
+
+/// Whether the database's directory can be written (new files created):
+/// what a writable SQLite database in WAL mode needs. A missing database
+/// in a writable directory is writable: it is created.
+fn writable(path: &Path) -> bool {
+    let dir = path.parent().filter(|d| !d.as_os_str().is_empty());
+    let dir = dir.unwrap_or(Path::new("."));
+    #[cfg(unix)]
+    {
+        rustix::fs::access(dir, rustix::fs::Access::WRITE_OK).is_ok()
+            && (!path.exists() || rustix::fs::access(path, rustix::fs::Access::WRITE_OK).is_ok())
+    }
+    #[cfg(not(unix))]
+    {
+        !std::fs::metadata(dir).is_ok_and(|m| m.permissions().readonly())
+    }
+}
+
+/// Whether `e` says the file is not a database, or a damaged one.
+fn is_damaged(e: &rusqlite::Error) -> bool {
+    matches!(
+        e.sqlite_error_code(),
+        Some(rusqlite::ErrorCode::NotADatabase | rusqlite::ErrorCode::DatabaseCorrupt)
+    )
+}
+
+/// Moves a damaged database (and its WAL and shared-memory files) aside,
+/// to `meta.sqlite.corrupt-<nanoseconds>`, saying so once.
+fn move_aside(path: &Path, cause: &rusqlite::Error) -> Result<PathBuf> {
+    let aside = PathBuf::from(format!("{}.corrupt-{}", path.display(), now_ns()));
+    std::fs::rename(path, &aside).map_err(|e| Error::io(path, e))?;
+    for suffix in ["-wal", "-shm"] {
+        let side = PathBuf::from(format!("{}{suffix}", path.display()));
+        if side.exists() {
+            let to = PathBuf::from(format!("{}{suffix}", aside.display()));
+            std::fs::rename(&side, &to).map_err(|e| Error::io(&side, e))?;
+        }
+    }
+    tracing::warn!(
+        moved_to = %aside.display(),
+        cause = %cause,
+        "the cache's index {} was damaged: moved aside and rebuilt empty; cached results are recomputed",
+        path.display()
+    );
+    Ok(aside)
 }
 
 fn is_busy(e: &rusqlite::Error) -> bool {

@@ -29,6 +29,6 @@ pub use fingerprint::{
     hash_file,
 };
 pub use store::{
-    ArtifactStore, CacheEntry, Eviction, RunId, RunRecord, RunStatus, StepExecution, StoreOptions,
-    StoreStats,
+    ArtifactStore, CacheEntry, DEFAULT_KEEP_RUNS, Eviction, RunId, RunRecord, RunStatus,
+    StepExecution, StoreOptions, StoreStats,
 };

@@ -36,7 +36,7 @@ use super::step_cache::{CachedStep, Outcome, StepCache};
 use crate::dag::{self, Visitor};
 use crate::error::{BoxError, Error, Result, panic_message};
 use crate::incremental::fingerprint::Fingerprint;
-use crate::incremental::store::{ArtifactStore, RunId, RunStatus, StepExecution};
+use crate::incremental::store::{ArtifactStore, RunStatus, RunWriter};
 use crate::record::{self, Details, RawRecord, StepStatus};
 use crate::resource::{ResourceGuard, ResourceProvider, Resources, RunResource};
 use crate::slot::Value;
@@ -64,8 +64,8 @@ pub(crate) struct Definition<'p> {
     pub progress: Option<&'p ProgressFn>,
 }
 
-impl Definition<'_> {
-    fn store(&self) -> Option<&ArtifactStore> {
+impl<'p> Definition<'p> {
+    fn store(&self) -> Option<&'p ArtifactStore> {
         self.cache.and_then(StepCache::store)
     }
 }
@@ -93,10 +93,9 @@ pub(crate) struct Run<'p> {
     records: Vec<RawRecord>,
     /// Errors, rerun reasons and notes, for the steps that have any.
     details: Mutex<Vec<(u32, Details)>>,
-    /// The steps as the store's history records them (only with a store).
-    history: Mutex<Vec<StepExecution>>,
-    /// The run's id in the store's history.
-    run_id: Option<RunId>,
+    /// The run's writes to the store (only with a store): its entry in the
+    /// history, its steps' records and cache entries, group-committed.
+    writer: Option<RunWriter<'p>>,
     /// Set when no step may start any more: a failure (unless the pipeline
     /// keeps going), the time limit, a cancellation.
     stop: Arc<AtomicBool>,
@@ -140,8 +139,7 @@ impl<'p> Run<'p> {
             opened,
             records: (0..plan.steps()).map(|_| RawRecord::default()).collect(),
             details: Mutex::new(Vec::new()),
-            history: Mutex::new(Vec::new()),
-            run_id: None,
+            writer: None,
             stop: Arc::new(AtomicBool::new(false)),
             timed_out: Arc::new(AtomicBool::new(false)),
             origin: 0,
@@ -174,8 +172,10 @@ impl<'p> Run<'p> {
     /// # Errors
     /// If the history cannot be written.
     pub(crate) fn execute(&mut self, pool: &rayon::ThreadPool) -> Result<()> {
-        if let Some(store) = self.pipeline.store() {
-            self.run_id = Some(store.begin_run(self.pipeline.name)?);
+        // A read-only cache serves its hits and records nothing, not even
+        // the run (each step that ran says it was not stored).
+        if let Some(store) = self.pipeline.store().filter(|s| !s.is_read_only()) {
+            self.writer = Some(RunWriter::begin(store, self.pipeline.name)?);
         }
         self.started = Instant::now();
         self.started_at = SystemTime::now();
@@ -185,7 +185,20 @@ impl<'p> Run<'p> {
             Arc::clone(&self.stop),
             Arc::clone(&self.timed_out),
         );
-        dag::run(Some(pool), &self.plan.dag, &*self);
+        let this = &*self;
+        let done = AtomicBool::new(false);
+        let done = &done;
+        std::thread::scope(|scope| {
+            let writer = this
+                .writer
+                .as_ref()
+                .map(|w| scope.spawn(move || w.write_periodically(done)));
+            dag::run(Some(pool), &this.plan.dag, this);
+            done.store(true, Ordering::Relaxed);
+            if let Some(writer) = writer {
+                writer.thread().unpark();
+            }
+        });
         Ok(())
     }
 
@@ -217,7 +230,7 @@ impl<'p> Run<'p> {
                     fingerprints: &self.fingerprints,
                     key: &self.keys[i],
                 };
-                cache.execute(&cached, &self.history, || self.call(i, step))
+                cache.execute(&cached, self.writer.as_ref(), || self.call(i, step))
             }
         }
     }
@@ -524,7 +537,7 @@ impl<'p> Run<'p> {
             fingerprints: self.fingerprints,
             keys: self.keys,
             started_at: self.started_at,
-            run_id: self.run_id.map(|r| r.0),
+            run_id: self.writer.as_ref().map(|w| w.run().0),
         };
         let first_failure = self.plan.order.iter().map(|&i| i as usize).find(|&i| {
             matches!(
@@ -532,21 +545,13 @@ impl<'p> Run<'p> {
                 StepStatus::Failed | StepStatus::TimedOut
             )
         });
-        if let (Some(store), Some(run)) = (self.pipeline.store(), self.run_id) {
+        if let Some(writer) = self.writer {
             let status = match (interrupted, first_failure.is_some() || timed_out) {
                 (true, _) => RunStatus::Interrupted,
                 (false, true) => RunStatus::Failed,
                 (false, false) => RunStatus::Succeeded,
             };
-            let history = self
-                .history
-                .into_inner()
-                .unwrap_or_else(PoisonError::into_inner);
-            let recorded = store.record(run, &history);
-            // Finished even if its steps could not be recorded, so that the
-            // history does not show the run as still going.
-            store.finish_run(run, status)?;
-            recorded?;
+            writer.finish(status)?;
         }
         let pipeline = result.pipeline.clone();
         if interrupted {

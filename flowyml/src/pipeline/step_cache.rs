@@ -46,7 +46,7 @@ use crate::artifact::Codec;
 use crate::error::{BoxError, Result};
 use crate::incremental::codec;
 use crate::incremental::fingerprint::{FileFingerprints, Fingerprint, KeyBuilder};
-use crate::incremental::store::{ArtifactStore, StepExecution};
+use crate::incremental::store::{ArtifactStore, RunWriter, StepExecution};
 use crate::record::RerunReason;
 use crate::slot::Value;
 use crate::step::{FileRead, StepSpec};
@@ -210,7 +210,7 @@ impl StepCache {
     pub fn execute(
         &self,
         step: &CachedStep<'_>,
-        history: &Mutex<Vec<StepExecution>>,
+        writer: Option<&RunWriter<'_>>,
         run: impl FnOnce() -> Outcome,
     ) -> Outcome {
         // Only the store's history uses the check's time: no clock read per
@@ -223,7 +223,7 @@ impl StepCache {
         let invalidated = entry.invalidated.load(Ordering::Relaxed);
         if !invalidated && step.spec.watch.is_empty() && self.same_inputs_in_memory(step) {
             self.record(
-                history,
+                writer,
                 &step.spec.name,
                 *step.key.get().expect("set by the hit"),
                 Vec::new(),
@@ -268,7 +268,7 @@ impl StepCache {
                         let _ = step.fingerprints[slot].set(*fp);
                     }
                     drop(latest);
-                    self.record(history, name, key, Vec::new(), checked(), true);
+                    self.record(writer, name, key, Vec::new(), checked(), true);
                     return Outcome::Cached;
                 }
                 Some(entry) if entry.code != code => reason = RerunReason::CodeChanged,
@@ -281,7 +281,7 @@ impl StepCache {
                 match self.load(step, key) {
                     Ok(Loaded::Hit { hashes, reads }) => {
                         self.remember(step, key, code, reads);
-                        self.record(history, name, key, hashes, checked(), true);
+                        self.record(writer, name, key, hashes, checked(), true);
                         return Outcome::Cached;
                     }
                     Ok(Loaded::Miss) => {}
@@ -303,11 +303,11 @@ impl StepCache {
             return outcome;
         };
         notes.extend(step_notes);
-        let (hashes, saved) = self.save(step, key, &reads, duration);
+        let (hashes, saved) = self.save(step, key, &reads, duration, writer);
         notes.extend(saved);
         self.remember(step, key, code, reads);
         entry.invalidated.store(false, Ordering::Relaxed);
-        self.record(history, name, key, hashes, duration, false);
+        self.record(writer, name, key, hashes, duration, false);
         Outcome::Ran {
             reason: Some(reason),
             notes,
@@ -408,6 +408,7 @@ impl StepCache {
         key: Fingerprint,
         reads: &[FileRead],
         duration: Duration,
+        writer: Option<&RunWriter<'_>>,
     ) -> (Vec<Fingerprint>, Vec<String>) {
         let mut notes = Vec::new();
         let mut encoded = Vec::with_capacity(step.outputs.len());
@@ -433,7 +434,13 @@ impl StepCache {
             let _ = step.fingerprints[slot].set(fp);
             encoded.push(bytes);
         }
-        let Some(store) = &self.store else {
+        let Some(writer) = writer else {
+            if let Some(store) = &self.store {
+                notes.push(format!(
+                    "not stored: the cache {} is read-only",
+                    store.dir().display()
+                ));
+            }
             return (Vec::new(), notes);
         };
         if encoded.iter().any(Option::is_none) || encoded.len() != step.outputs.len() {
@@ -448,13 +455,8 @@ impl StepCache {
                 }
             }
         }
-        let staged: Result<Vec<_>> = encoded
-            .iter()
-            .flatten()
-            .map(|b| store.stage_bytes(b))
-            .collect();
-        match staged.and_then(|staged| store.commit_entry(&key, &step.spec.name, staged, duration))
-        {
+        let staged: Result<Vec<_>> = encoded.iter().flatten().map(|b| writer.stage(b)).collect();
+        match staged.map(|staged| writer.commit_entry(key, &step.spec.name, staged, duration)) {
             Ok(mut hashes) => {
                 // The list of files read is the entry's, not an output.
                 hashes.truncate(step.outputs.len());
@@ -501,17 +503,17 @@ impl StepCache {
     /// Notes the step in the run's history, which only a store keeps.
     fn record(
         &self,
-        history: &Mutex<Vec<StepExecution>>,
+        writer: Option<&RunWriter<'_>>,
         step: &str,
         key: Fingerprint,
         outputs: Vec<Fingerprint>,
         duration: Duration,
         cached: bool,
     ) {
-        if self.store.is_none() {
+        let Some(writer) = writer else {
             return;
-        }
-        lock(history).push(StepExecution {
+        };
+        writer.record(StepExecution {
             step: step.to_owned(),
             key,
             outputs,

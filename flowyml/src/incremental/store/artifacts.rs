@@ -2,7 +2,9 @@
 
 use std::fs::{self, File};
 use std::io::{Read, Write};
+use std::path::Path;
 
+use rusqlite::OptionalExtension;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -66,14 +68,23 @@ impl ArtifactStore {
     /// The verified bytes of artifact `hash`; `None` if the store does not
     /// have it.
     ///
+    /// The read is bounded by the size the store recorded when it wrote the
+    /// artifact, never by what the file claims (a device reports 0 bytes and
+    /// yields any number), and only a regular file is read: a symlink, a
+    /// FIFO or a device at an artifact's path is corrupt, opened without
+    /// following links and without blocking, so it can neither hang a run
+    /// nor lead a read out of the cache's directory.
+    ///
     /// # Errors
-    /// [`Error::CorruptArtifact`] if the file is larger than
-    /// [`StoreOptions::max_artifact_bytes`](super::StoreOptions::max_artifact_bytes) or its content does not hash to
-    /// its name (it is then removed, so the next read is `None`);
-    /// [`Error::Io`], [`Error::Database`].
+    /// [`Error::CorruptArtifact`] if the path holds anything but a regular
+    /// file of the recorded size whose content hashes to its name (it is then
+    /// removed, so the next read is `None`); [`Error::Io`], [`Error::Database`].
     pub fn get_bytes(&self, hash: &Fingerprint) -> Result<Option<Vec<u8>>> {
+        let Some(recorded) = self.recorded_size(hash)? else {
+            return Ok(None);
+        };
         let path = self.artifact_path(hash);
-        let mut file = match File::open(&path) {
+        let mut file = match open_regular(&path) {
             Ok(f) => f,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 // A row without its file (an interrupted eviction, a power
@@ -81,21 +92,44 @@ impl ArtifactStore {
                 self.forget(hash, false)?;
                 return Ok(None);
             }
+            Err(e) if is_a_link(&e) => {
+                return Err(
+                    self.corrupt(hash, "a symbolic link, not a file the cache wrote".into())
+                );
+            }
             Err(e) => return Err(Error::io(&path, e)),
         };
-        let limit = self.options().max_artifact_bytes;
-        let size = file.metadata().map_err(|e| Error::io(&path, e))?.len();
-        if size > limit {
-            return Err(self.corrupt(hash, format!("{size} bytes exceed the bound of {limit}")));
+        let meta = file.metadata().map_err(|e| Error::io(&path, e))?;
+        if !meta.is_file() {
+            return Err(self.corrupt(
+                hash,
+                format!("a {}, not a regular file", file_kind(&meta.file_type())),
+            ));
         }
-        let mut bytes = Vec::with_capacity(usize::try_from(size).unwrap_or(0));
+        let limit = self.options().max_artifact_bytes;
+        if recorded > limit {
+            return Err(self.corrupt(
+                hash,
+                format!("{recorded} bytes exceed the bound of {limit}"),
+            ));
+        }
+        if meta.len() != recorded {
+            return Err(self.corrupt(
+                hash,
+                format!("{} bytes where {recorded} were stored", meta.len()),
+            ));
+        }
+        let mut bytes = Vec::with_capacity(usize::try_from(recorded).unwrap_or(0));
         // `take`: a file growing after the size check is still bounded.
         (&mut file)
-            .take(limit + 1)
+            .take(recorded + 1)
             .read_to_end(&mut bytes)
             .map_err(|e| Error::io(&path, e))?;
-        if bytes.len() as u64 > limit {
-            return Err(self.corrupt(hash, format!("more than the bound of {limit} bytes")));
+        if bytes.len() as u64 != recorded {
+            return Err(self.corrupt(
+                hash,
+                format!("{} bytes read where {recorded} were stored", bytes.len()),
+            ));
         }
         let actual = Fingerprint::of_bytes(&bytes);
         if actual != *hash {
@@ -103,6 +137,19 @@ impl ArtifactStore {
         }
         self.touch_artifact(*hash)?;
         Ok(Some(bytes))
+    }
+
+    /// The size the store recorded for artifact `hash`, if it has a row.
+    fn recorded_size(&self, hash: &Fingerprint) -> Result<Option<u64>> {
+        let db = lock(&self.db);
+        db.conn
+            .prepare_cached("SELECT size FROM artifacts WHERE hash = ?1")
+            .and_then(|mut s| {
+                s.query_row([hash.to_hex()], |r| r.get::<_, i64>(0))
+                    .optional()
+            })
+            .map(|size| size.map(|s| u64::try_from(s).unwrap_or(u64::MAX)))
+            .map_err(|e| db.err(e))
     }
 
     /// The verified, decoded artifact `hash`; `None` if the store does not
@@ -182,5 +229,58 @@ impl ArtifactStore {
             }
         }
         Ok(bad)
+    }
+}
+
+/// Opens `path` for reading without following a symbolic link and without
+/// blocking (opening a FIFO would wait for a writer forever).
+fn open_regular(path: &Path) -> std::io::Result<File> {
+    let mut options = fs::OpenOptions::new();
+    options.read(true);
+    #[cfg(unix)]
+    {
+        use rustix::fs::OFlags;
+        use std::os::unix::fs::OpenOptionsExt;
+        // The flags' bits fit in a C int: they are `open(2)`'s flags.
+        options.custom_flags((OFlags::NOFOLLOW | OFlags::NONBLOCK).bits() as i32);
+    }
+    #[cfg(not(unix))]
+    if fs::symlink_metadata(path)?.file_type().is_symlink() {
+        return Err(std::io::Error::other("a symbolic link"));
+    }
+    options.open(path)
+}
+
+/// Whether opening failed because the path is a symbolic link.
+fn is_a_link(e: &std::io::Error) -> bool {
+    #[cfg(unix)]
+    {
+        e.raw_os_error() == Some(rustix::io::Errno::LOOP.raw_os_error())
+    }
+    #[cfg(not(unix))]
+    {
+        e.to_string() == "a symbolic link"
+    }
+}
+
+/// What a file that is not a regular one is, for the corruption report.
+fn file_kind(t: &fs::FileType) -> &'static str {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileTypeExt;
+        if t.is_fifo() {
+            return "FIFO";
+        }
+        if t.is_char_device() || t.is_block_device() {
+            return "device";
+        }
+        if t.is_socket() {
+            return "socket";
+        }
+    }
+    if t.is_dir() {
+        "directory"
+    } else {
+        "special file"
     }
 }

@@ -9,7 +9,7 @@ use super::pending::{self, Pending};
 use crate::error::{Error, Result};
 use crate::incremental::codec;
 use crate::incremental::fingerprint::Fingerprint;
-use crate::incremental::metadb::MetaDb;
+use crate::incremental::metadb::{MetaDb, Opened};
 use crate::sync::lock;
 
 pub(super) const TMP_PREFIX: &str = ".tmp-";
@@ -28,10 +28,18 @@ pub struct StoreOptions {
     /// fsync each artifact and its directory before recording it (default
     /// `true`). Integrity does not depend on it, since every read is
     /// verified; it decides whether an artifact recorded just before a
-    /// power loss is still there after it, at a cost of milliseconds per
-    /// write on a disk.
+    /// power loss is still there after it. A run pays it once, at its end
+    /// (see the store's design notes); a single [`put`](ArtifactStore::put)
+    /// pays it per write.
     pub durable: bool,
+    /// How many runs the history keeps: older runs (and their step records)
+    /// are dropped as a run finishes. `None` keeps every run.
+    pub keep_runs: Option<u64>,
 }
+
+/// The runs a history keeps by default: enough to look back over weeks of
+/// runs, bounded so that the history does not grow forever.
+pub const DEFAULT_KEEP_RUNS: u64 = 1_000;
 
 impl Default for StoreOptions {
     fn default() -> Self {
@@ -40,6 +48,7 @@ impl Default for StoreOptions {
             max_artifact_bytes: codec::DEFAULT_MAX_DECODE_BYTES as u64,
             busy_timeout: Duration::from_secs(30),
             durable: true,
+            keep_runs: Some(DEFAULT_KEEP_RUNS),
         }
     }
 }
@@ -96,13 +105,24 @@ impl ArtifactStore {
     /// Opens (creating if needed) the store in `dir` with `options`, and
     /// removes the temporary files of writers that died.
     ///
+    /// A directory that cannot be written is opened read-only: lookups and
+    /// reads work, writes fail with [`Error::ReadOnlyCache`], and a
+    /// pipeline serves its hits and stores nothing (its records say so). A
+    /// damaged database (not a database, or corrupt) is moved aside as
+    /// `meta.sqlite.corrupt-<time>` with a warning and the store starts
+    /// empty: the artifacts it indexed are removed, since nothing refers to
+    /// them any more.
+    ///
     /// # Errors
     /// As [`open`](Self::open).
     pub fn open_with(dir: impl AsRef<Path>, options: StoreOptions) -> Result<Self> {
         let dir = dir.as_ref().to_owned();
         let artifacts = dir.join("artifacts");
-        fs::create_dir_all(&artifacts).map_err(|e| Error::io(&artifacts, e))?;
-        let db = MetaDb::open(&dir.join("meta.sqlite"), options.busy_timeout)?;
+        if !artifacts.is_dir() {
+            fs::create_dir_all(&artifacts).map_err(|e| Error::io(&artifacts, e))?;
+        }
+        let (db, opened) = MetaDb::open(&dir.join("meta.sqlite"), options.busy_timeout)?;
+        let read_only = db.read_only;
         let store = ArtifactStore {
             dir,
             artifacts,
@@ -110,8 +130,19 @@ impl ArtifactStore {
             options: Mutex::new(options),
             pending: Mutex::new(Pending::default()),
         };
-        store.sweep_abandoned_temp_files()?;
+        if !read_only {
+            store.sweep_abandoned_temp_files()?;
+        }
+        if let Opened::Rebuilt(_) = opened {
+            store.clear()?;
+        }
         Ok(store)
+    }
+
+    /// Whether the store was opened read-only (its directory cannot be
+    /// written).
+    pub fn is_read_only(&self) -> bool {
+        lock(&self.db).read_only
     }
 
     /// The store's directory.

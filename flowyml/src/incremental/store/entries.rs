@@ -91,25 +91,42 @@ impl ArtifactStore {
     /// # Errors
     /// [`Error::Database`].
     pub fn lookup(&self, key: &Fingerprint) -> Result<Option<CacheEntry>> {
-        let found = {
+        let row = {
             let db = lock(&self.db);
             db.conn
                 .prepare_cached(
-                    "SELECT step, outputs, duration_ns, hits FROM entries WHERE key = ?1",
+                    "SELECT step, outputs, duration_ns, hits, seal FROM entries WHERE key = ?1",
                 )
                 .and_then(|mut s| {
                     s.query_row([key.to_hex()], |r| {
-                        Ok(CacheEntry {
-                            key: *key,
-                            step: r.get(0)?,
-                            outputs: parse_hexes(&r.get::<_, String>(1)?)?,
-                            duration: duration_of(r.get(2)?),
-                            hits: r.get::<_, i64>(3)? as u64,
-                        })
+                        Ok((
+                            CacheEntry {
+                                key: *key,
+                                step: r.get(0)?,
+                                outputs: parse_hexes(&r.get::<_, String>(1)?)?,
+                                duration: duration_of(r.get(2)?),
+                                hits: r.get::<_, i64>(3)? as u64,
+                            },
+                            r.get::<_, String>(4)?,
+                        ))
                     })
                     .optional()
                 })
                 .map_err(|e| db.err(e))?
+        };
+        let found = match row {
+            Some((entry, seal)) if seal == entry_seal(key, &entry.step, &entry.outputs) => {
+                Some(entry)
+            }
+            Some((entry, _)) => {
+                // Edited or half-written: its outputs may be another
+                // entry's. A miss, and gone, so that the step's rerun
+                // writes a sound one.
+                tracing::warn!(step = %entry.step, %key, "a cache entry does not match its seal; removed and recomputed");
+                self.remove_entry(key)?;
+                None
+            }
+            None => None,
         };
         let now = now_ns();
         let full = {
@@ -268,8 +285,15 @@ pub(super) fn insert_entry_in(
     exec(tx, "DELETE FROM entries WHERE key = ?1", [&k])?;
     exec(
         tx,
-        "INSERT INTO entries(key, step, outputs, duration_ns, created_ns, last_used_ns) VALUES (?1, ?2, ?3, ?4, ?5, ?5)",
-        params![k, step, hexes(outputs), duration_ns(duration), now],
+        "INSERT INTO entries(key, step, outputs, duration_ns, created_ns, last_used_ns, seal) VALUES (?1, ?2, ?3, ?4, ?5, ?5, ?6)",
+        params![
+            k,
+            step,
+            hexes(outputs),
+            duration_ns(duration),
+            now,
+            entry_seal(key, step, outputs)
+        ],
     )?;
     let mut ins =
         tx.prepare_cached("INSERT OR IGNORE INTO entry_outputs(key, hash) VALUES (?1, ?2)")?;
@@ -344,4 +368,22 @@ pub(super) fn log_eviction(ev: &Eviction) {
             "evicted"
         );
     }
+}
+
+/// What binds an entry's row to its contents: a hash of its key, its step
+/// and its outputs in order, written with the row and checked on every
+/// lookup. Each artifact is checked against its own hash when read, but
+/// only this tells that a row points at the artifacts it was written with:
+/// a row whose outputs were swapped with another entry's (by hand, or a
+/// tool that rewrote the database) reads as a miss, never as the other
+/// step's data.
+fn entry_seal(key: &Fingerprint, step: &str, outputs: &[Fingerprint]) -> String {
+    let mut h = blake3::Hasher::new_derive_key("flowyml cache entry seal v1");
+    h.update(key.as_bytes());
+    h.update(&(step.len() as u64).to_le_bytes());
+    h.update(step.as_bytes());
+    for out in outputs {
+        h.update(out.as_bytes());
+    }
+    h.finalize().to_hex().to_string()
 }

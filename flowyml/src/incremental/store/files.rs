@@ -13,8 +13,11 @@ use crate::sync::lock;
 
 impl ArtifactStore {
     /// The content fingerprint of an external file, remembering `(canonical
-    /// path, size, mtime) → hash` in the database so that an unchanged file is
-    /// not read again, in this process or the next.
+    /// path, size, mtime, ctime, inode, device) → hash` in the database so
+    /// that an unchanged file is not read again, in this process or the
+    /// next. The ctime and inode catch a rewrite that restored the old
+    /// size and mtime (`cp -p`, `rsync -t`, `tar x`): nothing a user can set
+    /// brings the ctime back.
     ///
     /// # Errors
     /// [`Error::Io`] naming the file, [`Error::Database`].
@@ -26,18 +29,20 @@ impl ArtifactStore {
             .map_err(|e| Error::io(path, e))?
             .to_string_lossy()
             .into_owned();
-        let mtime = i64::try_from(stamp.mtime_ns).unwrap_or(i64::MAX);
-        let size = i64::try_from(stamp.size).unwrap_or(i64::MAX);
+        let columns = stamp_columns(&stamp);
         {
             let db = lock(&self.db);
             let known: Option<String> = db
                 .conn
                 .prepare_cached(
-                    "SELECT hash FROM files WHERE path = ?1 AND size = ?2 AND mtime_ns = ?3",
+                    "SELECT hash FROM files WHERE path = ?1 AND size = ?2 AND mtime_ns = ?3 AND ctime_ns = ?4 AND inode = ?5 AND device = ?6",
                 )
                 .and_then(|mut s| {
-                    s.query_row(params![key, size, mtime], |r| r.get(0))
-                        .optional()
+                    let [size, mtime, ctime, inode, device] = columns;
+                    s.query_row(params![key, size, mtime, ctime, inode, device], |r| {
+                        r.get(0)
+                    })
+                    .optional()
                 })
                 .map_err(|e| db.err(e))?;
             if let Some(h) = known
@@ -49,20 +54,29 @@ impl ArtifactStore {
         let (fp, stamp, rememberable) = hash_file_stamped(path)?;
         if rememberable {
             let mut db = lock(&self.db);
+            let [size, mtime, ctime, inode, device] = stamp_columns(&stamp);
             db.write(|tx| {
                 exec(
                     tx,
-                    "INSERT OR REPLACE INTO files(path, size, mtime_ns, hash) VALUES (?1, ?2, ?3, ?4)",
-                    params![
-                        key,
-                        i64::try_from(stamp.size).unwrap_or(i64::MAX),
-                        i64::try_from(stamp.mtime_ns).unwrap_or(i64::MAX),
-                        fp.to_hex()
-                    ],
+                    "INSERT OR REPLACE INTO files(path, size, mtime_ns, ctime_ns, inode, device, hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                    params![key, size, mtime, ctime, inode, device, fp.to_hex()],
                 )?;
                 Ok(())
             })?;
         }
         Ok(fp)
     }
+}
+
+/// A stamp as the `files` table stores it: size, mtime, ctime, inode and
+/// device, each saturated into SQLite's 64-bit integers (inode and device
+/// bit-cast, as they are compared, not ordered).
+fn stamp_columns(stamp: &FileStamp) -> [i64; 5] {
+    [
+        i64::try_from(stamp.size).unwrap_or(i64::MAX),
+        i64::try_from(stamp.mtime_ns).unwrap_or(i64::MAX),
+        i64::try_from(stamp.ctime_ns).unwrap_or(i64::MAX),
+        stamp.inode as i64,
+        stamp.device as i64,
+    ]
 }

@@ -8,9 +8,7 @@ use super::dir::ArtifactStore;
 use super::pending::apply_pending;
 use crate::error::Result;
 use crate::incremental::fingerprint::Fingerprint;
-use crate::incremental::metadb::{
-    duration_ns, duration_of, exec, hexes, now_ns, ns_to_time, parse_hexes,
-};
+use crate::incremental::metadb::{TxError, duration_of, exec, now_ns, ns_to_time, parse_hexes};
 use crate::sync::lock;
 
 /// One step of a run, as recorded in the history.
@@ -206,38 +204,14 @@ impl ArtifactStore {
         })
     }
 
-    /// Records step executions of `run`, in one transaction.
-    ///
-    /// # Errors
-    /// [`Error::Database`](crate::Error::Database) (also for an unknown run).
-    pub(crate) fn record(&self, run: RunId, steps: &[StepExecution]) -> Result<()> {
-        let pending = std::mem::take(&mut *lock(&self.pending));
-        let mut db = lock(&self.db);
-        db.write(|tx| {
-            apply_pending(tx, &pending)?;
-            let mut ins = tx.prepare_cached(
-                "INSERT INTO step_executions(run_id, step, key, outputs, duration_ns, cached) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            )?;
-            for s in steps {
-                ins.execute(params![
-                    run.0,
-                    s.step,
-                    s.key.to_hex(),
-                    hexes(&s.outputs),
-                    duration_ns(s.duration),
-                    s.cached
-                ])?;
-            }
-            Ok(())
-        })
-    }
-
-    /// Ends `run` with `status`.
+    /// Ends `run` with `status`, and drops the runs beyond
+    /// [`StoreOptions::keep_runs`](super::StoreOptions::keep_runs).
     ///
     /// # Errors
     /// [`Error::Database`](crate::Error::Database).
     pub(crate) fn finish_run(&self, run: RunId, status: RunStatus) -> Result<()> {
         let pending = std::mem::take(&mut *lock(&self.pending));
+        let keep = self.options().keep_runs;
         let mut db = lock(&self.db);
         db.write(|tx| {
             apply_pending(tx, &pending)?;
@@ -246,8 +220,22 @@ impl ArtifactStore {
                 "UPDATE runs SET finished_ns = ?2, status = ?3 WHERE id = ?1",
                 params![run.0, now_ns(), status.as_str()],
             )?;
+            if let Some(keep) = keep {
+                prune_in(tx, keep)?;
+            }
             Ok(())
         })
+    }
+
+    /// Drops all but the latest `keep` runs from the history, with their
+    /// step records; returns how many were dropped. The cache's entries and
+    /// artifacts are not touched.
+    ///
+    /// # Errors
+    /// [`Error::Database`](crate::Error::Database),
+    /// [`Error::ReadOnlyCache`](crate::Error::ReadOnlyCache).
+    pub fn prune_runs(&self, keep: u64) -> Result<u64> {
+        lock(&self.db).write(|tx| prune_in(tx, keep))
     }
 
     /// The history of runs, newest first.
@@ -317,6 +305,17 @@ impl ArtifactStore {
         .and_then(|rows| rows.collect())
         .map_err(|e| db.err(e))
     }
+}
+
+/// Deletes the runs older than the latest `keep` (their step records go
+/// with them, by the foreign key's cascade).
+fn prune_in(tx: &rusqlite::Transaction<'_>, keep: u64) -> std::result::Result<u64, TxError> {
+    let n = exec(
+        tx,
+        "DELETE FROM runs WHERE id NOT IN (SELECT id FROM runs ORDER BY id DESC LIMIT ?1)",
+        [i64::try_from(keep).unwrap_or(i64::MAX)],
+    )?;
+    Ok(n as u64)
 }
 
 #[cfg(test)]

@@ -12,19 +12,37 @@
 //!   an artifact's name, so equal outputs of different steps are stored
 //!   once, names need no escaping, and every read can be verified.
 //! - **Atomic writes.** An artifact is written to a temporary file in the
-//!   same directory, fsynced, and renamed to its hash (then the directory is
-//!   fsynced). A reader sees a whole file or none; a writer killed midway
-//!   leaves only a temporary file, which the next [`open`](ArtifactStore::open)
-//!   removes. A writer holds an exclusive lock on its temporary file, which
-//!   the OS releases when the writer dies: that, not a timeout, tells a
-//!   live write from an abandoned one.
-//! - **Never trusted.** A read checks the file's size against
-//!   [`StoreOptions::max_artifact_bytes`] before reading it, reads at most
-//!   that much, and checks the blake3 hash of what it read against the
-//!   name. A truncated, corrupted or crafted file is removed (with the
-//!   cache entries that point at it) and reported as
-//!   [`Error::CorruptArtifact`]; the next read is a plain miss. Decoding is
-//!   bounded too (see [`codec`]).
+//!   same directory and renamed to its hash. A reader sees a whole file or
+//!   none; a writer killed midway leaves only a temporary file, which the
+//!   next [`open`](ArtifactStore::open) removes. A writer holds an exclusive
+//!   lock on its temporary file, which the OS releases when the writer
+//!   dies: that, not a timeout, tells a live write from an abandoned one.
+//! - **Durable once per run.** A pipeline's run queues its entries and step
+//!   records and group-commits them (a transaction per batch of up to
+//!   1,024, or every 50 ms); with [`StoreOptions::durable`] its end flushes
+//!   the filesystem once. What a killed process or a power loss can lose,
+//!   and why it is never a wrong value, is the design note of the run's
+//!   writer (`store/batch.rs`). A single [`put`](ArtifactStore::put) outside
+//!   a run fsyncs its file and the directory.
+//! - **Never trusted.** A read opens the artifact without following links
+//!   and without blocking, reads only a regular file, bounds the read by the
+//!   size the store recorded when it wrote it (not by the file's claim: a
+//!   device says 0 bytes), and checks the blake3 hash of what it read
+//!   against the name. A truncated, corrupted or crafted file, a symlink, a
+//!   FIFO or a device is removed (with the cache entries that point at it)
+//!   and reported as [`Error::CorruptArtifact`]; the next read is a plain
+//!   miss. Decoding is bounded too (see [`codec`]).
+//! - **Sealed entries.** Each entry's row carries a hash of its key, step
+//!   and outputs, checked on every lookup: a row edited by hand or by a
+//!   tool, or whose outputs were swapped with another's, is a miss (and is
+//!   removed), never another step's data.
+//! - **The index is a cache too.** A `meta.sqlite` that is not a database
+//!   or is damaged is moved aside (`meta.sqlite.corrupt-<time>`) with one
+//!   warning, and the store starts empty. A directory that cannot be
+//!   written is opened read-only: hits are served, nothing is stored, and
+//!   commands that only read never create a cache directory.
+//! - **A bounded history.** The runs beyond [`StoreOptions::keep_runs`]
+//!   (1,000 by default) are dropped as each run finishes.
 //! - **Order of writes.** An artifact's row is inserted after its file is
 //!   in place, and a cache entry only after its artifacts have rows, so
 //!   every row points at a complete file, whatever the point of a crash.
@@ -42,6 +60,7 @@
 //!   that need it.
 
 mod artifacts;
+mod batch;
 mod dir;
 mod entries;
 mod files;
@@ -49,9 +68,14 @@ mod history;
 mod pending;
 mod writer;
 
-pub use dir::{ArtifactStore, StoreOptions};
+#[cfg(test)]
+use batch::MAX_WAIT;
+pub(crate) use batch::RunWriter;
+pub use dir::{ArtifactStore, DEFAULT_KEEP_RUNS, StoreOptions};
 pub use entries::{CacheEntry, Eviction, StoreStats};
 pub use history::{RunId, RunRecord, RunStatus, StepExecution};
 
+#[cfg(test)]
+mod fooled_tests;
 #[cfg(test)]
 mod tests;

@@ -58,5 +58,11 @@ pub(super) fn flush(pending: &Mutex<Pending>, db: &Mutex<MetaDb>) -> Result<()> 
     if pending.len() == 0 && pending.hits == 0 && pending.misses == 0 {
         return Ok(());
     }
-    lock(db).write(|tx| apply_pending(tx, &pending))
+    let mut db = lock(db);
+    // A read-only cache keeps no recency: nothing it serves can be evicted
+    // by it either.
+    if db.read_only {
+        return Ok(());
+    }
+    db.write(|tx| apply_pending(tx, &pending))
 }

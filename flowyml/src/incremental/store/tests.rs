@@ -16,8 +16,14 @@ type Result<T = ()> = std::result::Result<T, Box<dyn std::error::Error>>;
 /// A command that reruns this binary's test `name` (in this module) alone
 /// in a child process, with `env` set.
 fn child(name: &str, env: (&str, &std::path::Path)) -> Command {
+    child_in(module_path!(), name, env)
+}
+
+/// A command that reruns this binary's test `name` in `module` (a
+/// `module_path!()`) alone in a child process, with `env` set.
+pub(super) fn child_in(module: &str, name: &str, env: (&str, &std::path::Path)) -> Command {
     // libtest names a test by its path without the crate's name.
-    let module = module_path!().split_once("::").map_or("", |(_, m)| m);
+    let module = module.split_once("::").map_or("", |(_, m)| m);
     let mut cmd = Command::new(std::env::current_exe().expect("the test binary"));
     cmd.args([
         "--exact",
@@ -38,6 +44,10 @@ fn a_version_1_database_is_migrated_and_keeps_its_runs() {
     let old = rusqlite::Connection::open(dir.path().join("meta.sqlite")).unwrap();
     old.execute_batch(
         "ALTER TABLE runs DROP COLUMN origin;
+         ALTER TABLE entries DROP COLUMN seal;
+         ALTER TABLE files DROP COLUMN ctime_ns;
+         ALTER TABLE files DROP COLUMN inode;
+         ALTER TABLE files DROP COLUMN device;
          UPDATE meta SET value = 1 WHERE key = 'schema';
          INSERT INTO runs(pipeline, pid, started_ns, status) VALUES ('old', 1, 0, 'running');",
     )
@@ -102,7 +112,7 @@ fn a_row_without_its_file_reads_as_a_miss() {
 }
 
 #[test]
-fn commit_entry_stores_a_step_at_once_and_keeps_its_outputs_under_the_bound() -> Result {
+fn a_run_stores_a_step_at_once_and_keeps_its_outputs_under_the_bound() -> Result {
     let dir = tempfile::tempdir()?;
     let store = ArtifactStore::open_with(
         dir.path(),
@@ -113,13 +123,14 @@ fn commit_entry_stores_a_step_at_once_and_keeps_its_outputs_under_the_bound() ->
     )?;
     let old = store.put_bytes(&[9; 1000])?;
     let key = KeyBuilder::new("split").finish();
-    let staged = vec![
-        store.stage_bytes(&[1; 1000])?,
-        store.stage_bytes(&[2; 1000])?,
-    ];
+    let run = RunWriter::begin(&store, "split")?;
+    let staged = vec![run.stage(&[1; 1000])?, run.stage(&[2; 1000])?];
     let expected: Vec<Fingerprint> = staged.iter().map(|s| s.hash).collect();
-    let hashes = store.commit_entry(&key, "split", staged, Duration::ZERO)?;
+    let hashes = run.commit_entry(key, "split", staged, Duration::ZERO);
     assert_eq!(hashes, expected);
+    // Queued, not written yet: other processes cannot see it.
+    assert!(store.lookup(&key)?.is_none());
+    run.finish(RunStatus::Succeeded)?;
     // Over the bound with the step's two outputs alone: the older artifact
     // goes, the step's own outputs stay.
     assert!(!store.contains(&old)?);
@@ -127,9 +138,11 @@ fn commit_entry_stores_a_step_at_once_and_keeps_its_outputs_under_the_bound() ->
     assert_eq!(store.get_bytes(&hashes[1])?, Some(vec![2; 1000]));
     // Same content again: deduplicated (the staged file is removed), and
     // the bound now evicts the least recently used artifact, the other output.
-    let again = store.stage_bytes(&[1; 1000])?;
+    let run = RunWriter::begin(&store, "again")?;
+    let again = run.stage(&[1; 1000])?;
     let key2 = KeyBuilder::new("again").finish();
-    store.commit_entry(&key2, "again", vec![again], Duration::ZERO)?;
+    run.commit_entry(key2, "again", vec![again], Duration::ZERO);
+    run.finish(RunStatus::Succeeded)?;
     let names: Vec<String> = std::fs::read_dir(dir.path().join("artifacts"))?
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
@@ -143,25 +156,23 @@ fn commit_entry_stores_a_step_at_once_and_keeps_its_outputs_under_the_bound() ->
 fn clear_empties_the_cache_and_keeps_the_history() -> Result {
     let dir = tempfile::tempdir()?;
     let store = ArtifactStore::open(dir.path())?;
-    let run = store.begin_run("p")?;
+    let writer = RunWriter::begin(&store, "p")?;
+    let run = writer.run();
     for i in 0..5_u32 {
         let h = store.put(&i)?;
         let key = KeyBuilder::new("s").option("i", &i)?.finish();
         store.insert_entry(&key, "s", &[h], Duration::ZERO)?;
-        store.record(
-            run,
-            &[StepExecution {
-                step: format!("s{i}"),
-                key,
-                outputs: vec![h],
-                duration: Duration::from_micros(10),
-                cached: i % 2 == 0,
-            }],
-        )?;
+        writer.record(StepExecution {
+            step: format!("s{i}"),
+            key,
+            outputs: vec![h],
+            duration: Duration::from_micros(10),
+            cached: i % 2 == 0,
+        });
     }
     // This process is alive: its unfinished run is running, not interrupted.
     assert_eq!(store.runs()?[0].status, RunStatus::Running);
-    store.finish_run(run, RunStatus::Succeeded)?;
+    writer.finish(RunStatus::Succeeded)?;
     store.clear()?;
     let s = store.stats()?;
     assert_eq!((s.entries, s.artifacts, s.bytes, s.runs), (0, 0, 0, 1));
@@ -295,18 +306,15 @@ fn concurrent_worker(store: &ArtifactStore, who: &str) -> Result {
         store.insert_entry(&key, who, &[h], Duration::from_micros(i.into()))?;
         let entry = store.lookup(&key)?.expect("just inserted");
         assert_eq!(store.get::<String>(&entry.outputs[0])?, Some(value));
-        let run = store.begin_run(who)?;
-        store.record(
-            run,
-            &[StepExecution {
-                step: format!("s{i}"),
-                key,
-                outputs: vec![h],
-                duration: Duration::ZERO,
-                cached: false,
-            }],
-        )?;
-        store.finish_run(run, RunStatus::Succeeded)?;
+        let run = RunWriter::begin(store, who)?;
+        run.record(StepExecution {
+            step: format!("s{i}"),
+            key,
+            outputs: vec![h],
+            duration: Duration::ZERO,
+            cached: false,
+        });
+        run.finish(RunStatus::Succeeded)?;
     }
     Ok(())
 }

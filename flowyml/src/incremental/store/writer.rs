@@ -7,43 +7,29 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use std::time::Duration;
 
-use rusqlite::params;
+use rusqlite::{Transaction, params};
 
 use super::dir::{ArtifactStore, StoreOptions, TMP_PREFIX, sync_dir};
 use super::entries::{Eviction, evict_in, insert_entry_in, log_eviction};
 use super::pending::apply_pending;
 use crate::error::{Error, Result};
 use crate::incremental::fingerprint::Fingerprint;
-use crate::incremental::metadb::{exec, now_ns};
+use crate::incremental::metadb::{TxError, exec, now_ns};
 use crate::sync::lock;
 
 static TMP_COUNTER: AtomicU64 = AtomicU64::new(0);
 
 impl ArtifactStore {
-    /// Records a step's staged outputs and its cache entry in one
-    /// transaction (one directory fsync): the cheapest way to store a step.
-    /// Returns the outputs' addresses, in order.
-    ///
-    /// # Errors
-    /// [`Error::Io`], [`Error::Database`].
-    pub(crate) fn commit_entry(
+    /// Writes already encoded bytes to a temporary file, hashed, and
+    /// fsynced if `durable`, without recording them yet: a run's writes are
+    /// made durable once, at its end (see [`RunWriter`](super::RunWriter)).
+    pub(super) fn stage_bytes_with(
         &self,
-        key: &Fingerprint,
-        step: &str,
-        outputs: Vec<StagedArtifact<'_>>,
-        duration: Duration,
-    ) -> Result<Vec<Fingerprint>> {
-        self.install_all(outputs, Some((key, step, duration)))
-    }
-
-    /// Writes already encoded bytes to a temporary file, hashed and (if
-    /// durable) fsynced, without recording them yet; see
-    /// [`commit_entry`](Self::commit_entry).
-    ///
-    /// # Errors
-    /// [`Error::Io`].
-    pub(crate) fn stage_bytes(&self, bytes: &[u8]) -> Result<StagedArtifact<'_>> {
+        bytes: &[u8],
+        durable: bool,
+    ) -> Result<StagedArtifact<'_>> {
         let mut w = self.writer()?;
+        w.durable = durable;
         w.write_all(bytes).map_err(|e| Error::io(&w.tmp, e))?;
         w.finish()
     }
@@ -64,31 +50,7 @@ impl ArtifactStore {
         let mut db = lock(&self.db);
         let evicted = db.write(|tx| {
             apply_pending(tx, &pending)?;
-            let mut renamed = false;
-            for s in &mut staged {
-                let path = self.artifact_path(&s.hash);
-                let size = i64::try_from(s.len).unwrap_or(i64::MAX);
-                let known = exec(
-                    tx,
-                    "UPDATE artifacts SET last_used_ns = ?2 WHERE hash = ?1 AND size = ?3",
-                    params![s.hash.to_hex(), now, size],
-                )? > 0;
-                if known && path.exists() {
-                    continue; // same content already there; the staged file is dropped
-                }
-                // The lock stays held (the file open) through the rename.
-                fs::rename(&s.tmp, &path).map_err(|e| Error::io(&path, e))?;
-                s.file = None;
-                renamed = true;
-                if !known {
-                    exec(tx, "DELETE FROM artifacts WHERE hash = ?1", [s.hash.to_hex()])?;
-                    exec(
-                        tx,
-                        "INSERT INTO artifacts(hash, size, created_ns, last_used_ns) VALUES (?1, ?2, ?3, ?3)",
-                        params![s.hash.to_hex(), size, now],
-                    )?;
-                }
-            }
+            let renamed = self.install_in(tx, &mut staged, now)?;
             if durable && renamed {
                 sync_dir(&self.artifacts)?;
             }
@@ -103,6 +65,47 @@ impl ArtifactStore {
         drop(db);
         log_eviction(&evicted);
         Ok(hashes)
+    }
+
+    /// Inside a write transaction: moves staged files to their addresses
+    /// and gives each a row; returns whether any file was renamed (the
+    /// directory then changed).
+    pub(super) fn install_in(
+        &self,
+        tx: &Transaction<'_>,
+        staged: &mut [StagedArtifact<'_>],
+        now: i64,
+    ) -> std::result::Result<bool, TxError> {
+        let mut renamed = false;
+        for s in staged {
+            let path = self.artifact_path(&s.hash);
+            let size = i64::try_from(s.len).unwrap_or(i64::MAX);
+            let known = exec(
+                tx,
+                "UPDATE artifacts SET last_used_ns = ?2 WHERE hash = ?1 AND size = ?3",
+                params![s.hash.to_hex(), now, size],
+            )? > 0;
+            if known && path.exists() {
+                continue; // same content already there; the staged file is dropped
+            }
+            // The lock stays held (the file open) through the rename.
+            fs::rename(&s.tmp, &path).map_err(|e| Error::io(&path, e))?;
+            s.file = None;
+            renamed = true;
+            if !known {
+                exec(
+                    tx,
+                    "DELETE FROM artifacts WHERE hash = ?1",
+                    [s.hash.to_hex()],
+                )?;
+                exec(
+                    tx,
+                    "INSERT INTO artifacts(hash, size, created_ns, last_used_ns) VALUES (?1, ?2, ?3, ?3)",
+                    params![s.hash.to_hex(), size, now],
+                )?;
+            }
+        }
+        Ok(renamed)
     }
 
     /// A writer for one artifact streamed in pieces; its address is known
@@ -176,7 +179,7 @@ impl<'s> ArtifactWriter<'s> {
     }
 
     /// Finishes writing (hash, fsync if durable) without recording the
-    /// artifact; see [`ArtifactStore::commit_entry`].
+    /// artifact; see [`RunWriter::commit_entry`](super::RunWriter::commit_entry).
     ///
     /// # Errors
     /// [`Error::Io`] naming the temporary file.
@@ -246,8 +249,8 @@ impl std::fmt::Debug for ArtifactWriter<'_> {
 }
 
 /// An artifact written to a temporary file and hashed, not yet in the
-/// store: made by [`ArtifactStore::stage`] or [`ArtifactWriter::finish`],
-/// recorded by [`ArtifactStore::commit_entry`]. Dropped uncommitted, it
+/// store: made by [`ArtifactStore::stage_bytes_with`] or [`ArtifactWriter::finish`],
+/// recorded by [`RunWriter::commit_entry`](super::RunWriter::commit_entry). Dropped uncommitted, it
 /// removes its file.
 pub(crate) struct StagedArtifact<'s> {
     pub(super) store: &'s ArtifactStore,
