@@ -532,3 +532,39 @@ fn a_watched_file_rewritten_with_its_old_mtime_is_not_served_stale() -> flowyml:
     assert_eq!(RESTORED_RUNS.load(Ordering::SeqCst), 2);
     Ok(())
 }
+
+#[step(outputs = ["total"], watch = ["target/flowyml-restored-mtime-disk-test.txt"])]
+fn sum_watched_on_disk() -> Result<u64, String> {
+    let text = std::fs::read_to_string("target/flowyml-restored-mtime-disk-test.txt")
+        .map_err(|e| e.to_string())?;
+    text.split_whitespace()
+        .map(|n| n.parse::<u64>().map_err(|e| e.to_string()))
+        .sum()
+}
+
+/// The same sequence through the on-disk cache, whose memo of file hashes
+/// outlives the process: a new pipeline (as a new process) must not take
+/// the old hash for the rewritten file (the memo once matched on size and
+/// mtime alone, and served 6).
+#[test]
+fn a_rewrite_with_a_restored_mtime_is_seen_through_the_on_disk_memo() -> flowyml::Result<()> {
+    let path = std::path::Path::new("target/flowyml-restored-mtime-disk-test.txt");
+    std::fs::create_dir_all("target").expect("create target/");
+    let cache = tempfile::tempdir().expect("temp dir");
+    let long_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(3600);
+    write_with_mtime(path, "1 2 3", long_ago);
+    let run = || -> flowyml::Result<(u64, Vec<StepStatus>)> {
+        let mut p = Pipeline::new("restored-on-disk");
+        p.add_step(sum_watched_on_disk).cache_dir(cache.path())?;
+        let result = p.run()?;
+        Ok((*result.get::<u64>("total")?, statuses(&result)))
+    };
+    // Past the racy window, so that the memo keeps the file's hash.
+    std::thread::sleep(flowyml::incremental::RACY_WINDOW);
+    assert_eq!(run()?, (6, vec![StepStatus::Ran]));
+    assert_eq!(run()?, (6, vec![StepStatus::Cached]));
+    write_with_mtime(path, "4 5 6", long_ago);
+    std::thread::sleep(flowyml::incremental::RACY_WINDOW);
+    assert_eq!(run()?.0, 15);
+    Ok(())
+}
