@@ -29,8 +29,8 @@ CREATE TABLE IF NOT EXISTS artifacts(
     hash TEXT PRIMARY KEY,
     size INTEGER NOT NULL,
     created_ns INTEGER NOT NULL,
-    last_used_ns INTEGER NOT NULL);
-CREATE INDEX IF NOT EXISTS artifacts_lru ON artifacts(last_used_ns);
+    last_used_ns INTEGER NOT NULL,
+    data BLOB);
 CREATE TRIGGER IF NOT EXISTS artifacts_bytes_ins AFTER INSERT ON artifacts
     BEGIN UPDATE meta SET value = value + NEW.size WHERE key = 'bytes'; END;
 CREATE TRIGGER IF NOT EXISTS artifacts_bytes_del AFTER DELETE ON artifacts
@@ -199,12 +199,17 @@ impl MetaDb {
                 v = 2;
             }
             if v == 2 {
-                // Version 3 seals each entry (see `entry_seal`): entries of
-                // version 2 have none and read as misses. Files are
+                // Version 3 keeps small artifacts in the database (`data`)
+                // and seals each entry (see `entry_seal`): entries of
+                // version 2 have no seal and read as misses. The recency
+                // index goes: every write and every hit paid for it, and
+                // only an eviction (rare, and over the bound) reads it. Files are
                 // remembered by ctime, inode and device too; the old
                 // memos, by size and mtime alone, are dropped.
                 tx.execute_batch(
-                    "ALTER TABLE entries ADD COLUMN seal TEXT NOT NULL DEFAULT '';
+                    "ALTER TABLE artifacts ADD COLUMN data BLOB;
+                     DROP INDEX IF EXISTS artifacts_lru;
+                     ALTER TABLE entries ADD COLUMN seal TEXT NOT NULL DEFAULT '';
                      ALTER TABLE files ADD COLUMN ctime_ns INTEGER NOT NULL DEFAULT 0;
                      ALTER TABLE files ADD COLUMN inode INTEGER NOT NULL DEFAULT 0;
                      ALTER TABLE files ADD COLUMN device INTEGER NOT NULL DEFAULT 0;

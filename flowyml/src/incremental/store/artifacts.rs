@@ -57,12 +57,16 @@ impl ArtifactStore {
     /// [`Error::Database`].
     pub fn contains(&self, hash: &Fingerprint) -> Result<bool> {
         let db = lock(&self.db);
-        let known = db
+        let inline: Option<bool> = db
             .conn
-            .prepare_cached("SELECT 1 FROM artifacts WHERE hash = ?1")
-            .and_then(|mut s| s.exists([hash.to_hex()]))
+            .prepare_cached("SELECT data IS NOT NULL FROM artifacts WHERE hash = ?1")
+            .and_then(|mut s| s.query_row([hash.to_hex()], |r| r.get(0)).optional())
             .map_err(|e| db.err(e))?;
-        Ok(known && self.artifact_path(hash).exists())
+        Ok(match inline {
+            Some(true) => true,
+            Some(false) => self.artifact_path(hash).exists(),
+            None => false,
+        })
     }
 
     /// The verified bytes of artifact `hash`; `None` if the store does not
@@ -80,9 +84,19 @@ impl ArtifactStore {
     /// file of the recorded size whose content hashes to its name (it is then
     /// removed, so the next read is `None`); [`Error::Io`], [`Error::Database`].
     pub fn get_bytes(&self, hash: &Fingerprint) -> Result<Option<Vec<u8>>> {
-        let Some(recorded) = self.recorded_size(hash)? else {
+        let Some((recorded, inline)) = self.recorded(hash)? else {
             return Ok(None);
         };
+        let limit = self.options().max_artifact_bytes;
+        if recorded > limit {
+            return Err(self.corrupt(
+                hash,
+                format!("{recorded} bytes exceed the bound of {limit}"),
+            ));
+        }
+        if let Some(bytes) = inline {
+            return self.verified(hash, recorded, bytes).map(Some);
+        }
         let path = self.artifact_path(hash);
         let mut file = match open_regular(&path) {
             Ok(f) => f,
@@ -125,6 +139,12 @@ impl ArtifactStore {
             .take(recorded + 1)
             .read_to_end(&mut bytes)
             .map_err(|e| Error::io(&path, e))?;
+        self.verified(hash, recorded, bytes).map(Some)
+    }
+
+    /// `bytes` if they are the `recorded` size and hash to `hash`, else the
+    /// artifact is corrupt (removed).
+    fn verified(&self, hash: &Fingerprint, recorded: u64, bytes: Vec<u8>) -> Result<Vec<u8>> {
         if bytes.len() as u64 != recorded {
             return Err(self.corrupt(
                 hash,
@@ -136,19 +156,22 @@ impl ArtifactStore {
             return Err(self.corrupt(hash, format!("its {} bytes hash to {actual}", bytes.len())));
         }
         self.touch_artifact(*hash)?;
-        Ok(Some(bytes))
+        Ok(bytes)
     }
 
-    /// The size the store recorded for artifact `hash`, if it has a row.
-    fn recorded_size(&self, hash: &Fingerprint) -> Result<Option<u64>> {
+    /// The size the store recorded for artifact `hash`, and its bytes if it
+    /// keeps them in the database; `None` if it has no row.
+    fn recorded(&self, hash: &Fingerprint) -> Result<Option<(u64, Option<Vec<u8>>)>> {
         let db = lock(&self.db);
         db.conn
-            .prepare_cached("SELECT size FROM artifacts WHERE hash = ?1")
+            .prepare_cached("SELECT size, data FROM artifacts WHERE hash = ?1")
             .and_then(|mut s| {
-                s.query_row([hash.to_hex()], |r| r.get::<_, i64>(0))
-                    .optional()
+                s.query_row([hash.to_hex()], |r| {
+                    let size: i64 = r.get(0)?;
+                    Ok((u64::try_from(size).unwrap_or(u64::MAX), r.get(1)?))
+                })
+                .optional()
             })
-            .map(|size| size.map(|s| u64::try_from(s).unwrap_or(u64::MAX)))
             .map_err(|e| db.err(e))
     }
 

@@ -36,10 +36,10 @@ use std::time::{Duration, Instant};
 use rusqlite::params;
 
 use super::dir::{ArtifactStore, StoreOptions};
-use super::entries::{Eviction, evict_in, insert_entry_in, log_eviction};
+use super::entries::{Eviction, Outputs, evict_in, insert_entry_in, log_eviction};
 use super::history::{RunId, RunStatus, StepExecution};
 use super::pending::apply_pending;
-use super::writer::StagedArtifact;
+use super::writer::{INLINE_MAX, StagedArtifact};
 use crate::error::{Error, Result};
 use crate::incremental::fingerprint::Fingerprint;
 use crate::incremental::metadb::{duration_ns, hexes, now_ns};
@@ -89,6 +89,10 @@ pub(crate) struct RunWriter<'s> {
     /// Files renamed into place by this run, to sync at its end where the
     /// filesystem cannot be synced at once.
     written: Mutex<Vec<PathBuf>>,
+    /// Whether the run queued a cache entry: a run served wholly from the
+    /// cache has nothing to make durable but its history, and skips the
+    /// flush. Relaxed: read after the run's workers joined.
+    stored: AtomicBool,
 }
 
 impl<'s> RunWriter<'s> {
@@ -102,6 +106,7 @@ impl<'s> RunWriter<'s> {
             store,
             batch: Mutex::new(Batch::default()),
             written: Mutex::new(Vec::new()),
+            stored: AtomicBool::new(false),
         })
     }
 
@@ -110,12 +115,16 @@ impl<'s> RunWriter<'s> {
         self.run
     }
 
-    /// Writes `bytes` to a temporary file, hashed, not synced: the run's
-    /// end syncs.
+    /// Stages `bytes`: kept for the database if small ([`INLINE_MAX`]),
+    /// else written to a temporary file, hashed, not synced (the run's end
+    /// syncs).
     ///
     /// # Errors
     /// [`Error::Io`].
     pub(crate) fn stage(&self, bytes: &[u8]) -> Result<StagedArtifact<'s>> {
+        if bytes.len() <= INLINE_MAX {
+            return Ok(StagedArtifact::inline(self.store, bytes));
+        }
         self.store.stage_bytes_with(bytes, false)
     }
 
@@ -130,6 +139,7 @@ impl<'s> RunWriter<'s> {
         duration: Duration,
     ) -> Vec<Fingerprint> {
         let hashes = staged.iter().map(|s| s.hash).collect();
+        self.stored.store(true, Ordering::Relaxed);
         let mut batch = lock(&self.batch);
         batch.since.get_or_insert_with(Instant::now);
         batch.entries.push(QueuedEntry {
@@ -194,14 +204,27 @@ impl<'s> RunWriter<'s> {
             .iter()
             .flat_map(|e| e.staged.iter().map(|s| s.hash))
             .collect();
-        let renamed: Vec<PathBuf> = keep.iter().map(|h| store.artifact_path(h)).collect();
+        let renamed: Vec<PathBuf> = batch
+            .entries
+            .iter()
+            .flat_map(|e| e.staged.iter().filter(|s| !s.is_inline()))
+            .map(|s| store.artifact_path(&s.hash))
+            .collect();
         let pending = std::mem::take(&mut *lock(&store.pending));
         let result = lock(&store.db).write(|tx| {
             apply_pending(tx, &pending)?;
             for entry in &mut batch.entries {
                 store.install_in(tx, &mut entry.staged, now)?;
                 let hashes: Vec<Fingerprint> = entry.staged.iter().map(|s| s.hash).collect();
-                insert_entry_in(tx, &entry.key, &entry.step, &hashes, entry.duration, now)?;
+                insert_entry_in(
+                    tx,
+                    &entry.key,
+                    &entry.step,
+                    &hashes,
+                    entry.duration,
+                    now,
+                    Outputs::Installed,
+                )?;
             }
             let mut ins = tx.prepare_cached(
                 "INSERT INTO step_executions(run_id, step, key, outputs, duration_ns, cached) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
@@ -250,7 +273,7 @@ impl<'s> RunWriter<'s> {
         let last = std::mem::take(&mut *lock(&self.batch));
         self.write(last);
         self.store.finish_run(self.run, status)?;
-        if self.store.options().durable {
+        if self.store.options().durable && self.stored.load(Ordering::Relaxed) {
             self.sync()?;
         }
         Ok(())

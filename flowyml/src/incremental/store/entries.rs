@@ -79,7 +79,7 @@ impl ArtifactStore {
         let mut db = lock(&self.db);
         db.write(|tx| {
             apply_pending(tx, &pending)?;
-            insert_entry_in(tx, key, step, outputs, duration, now)
+            insert_entry_in(tx, key, step, outputs, duration, now, Outputs::Stored)
         })
     }
 
@@ -263,6 +263,15 @@ pub(super) fn drop_artifact(
     Ok(entries as u64)
 }
 
+/// Where an entry's outputs come from, for [`insert_entry_in`].
+pub(super) enum Outputs {
+    /// Installed in the same transaction: known to have rows.
+    Installed,
+    /// Stored before, maybe by another process, maybe evicted since:
+    /// checked (and marked used).
+    Stored,
+}
+
 pub(super) fn insert_entry_in(
     tx: &Transaction<'_>,
     key: &Fingerprint,
@@ -270,15 +279,18 @@ pub(super) fn insert_entry_in(
     outputs: &[Fingerprint],
     duration: Duration,
     now: i64,
+    origin: Outputs,
 ) -> std::result::Result<(), TxError> {
-    for out in outputs {
-        let n = exec(
-            tx,
-            "UPDATE artifacts SET last_used_ns = ?2 WHERE hash = ?1",
-            params![out.to_hex(), now],
-        )?;
-        if n == 0 {
-            return Err(Error::MissingArtifact { hash: out.to_hex() }.into());
+    if let Outputs::Stored = origin {
+        for out in outputs {
+            let n = exec(
+                tx,
+                "UPDATE artifacts SET last_used_ns = ?2 WHERE hash = ?1",
+                params![out.to_hex(), now],
+            )?;
+            if n == 0 {
+                return Err(Error::MissingArtifact { hash: out.to_hex() }.into());
+            }
         }
     }
     let k = key.to_hex();

@@ -127,6 +127,37 @@ fn an_entry_whose_outputs_were_swapped_is_a_miss() -> Result {
 }
 
 #[test]
+fn a_small_artifact_edited_in_the_database_is_corrupt() -> Result {
+    let dir = tempfile::tempdir()?;
+    let store = ArtifactStore::open(dir.path())?;
+    let key = KeyBuilder::new("small").finish();
+    let run = RunWriter::begin(&store, "small")?;
+    let staged = vec![run.stage(b"a small output")?];
+    let hashes = run.commit_entry(key, "small", staged, Duration::ZERO);
+    run.finish(RunStatus::Succeeded)?;
+    // Kept in the database: no file of its own.
+    assert!(!store.artifact_path(&hashes[0]).exists());
+    assert!(store.contains(&hashes[0])?);
+    assert_eq!(
+        store.get_bytes(&hashes[0])?.as_deref(),
+        Some(&b"a small output"[..])
+    );
+    drop(store);
+    let db = rusqlite::Connection::open(dir.path().join("meta.sqlite"))?;
+    db.execute(
+        "UPDATE artifacts SET data = ?1 WHERE hash = ?2",
+        rusqlite::params![b"a small 0utput".to_vec(), hashes[0].to_hex()],
+    )?;
+    drop(db);
+    let store = ArtifactStore::open(dir.path())?;
+    let reason = corrupt_reason(store.get_bytes(&hashes[0]));
+    assert!(reason.contains("hash to"), "{reason}");
+    assert_eq!(store.get_bytes(&hashes[0])?, None);
+    assert_eq!(store.lookup(&key)?, None, "the entry needing it went too");
+    Ok(())
+}
+
+#[test]
 fn a_damaged_database_is_moved_aside_and_rebuilt() -> Result {
     let dir = tempfile::tempdir()?;
     let store = ArtifactStore::open(dir.path())?;
