@@ -15,9 +15,11 @@ mod detached;
 mod graph;
 mod input;
 mod plan;
+mod report;
 mod result;
 mod run;
 mod step_cache;
+mod svg;
 
 use std::any::{Any, TypeId};
 use std::path::Path;
@@ -547,7 +549,7 @@ impl Pipeline {
         let mut run = run::Run::new(definition, &plan, executor.max_workers())?;
         run.seed_inputs()?;
         run.execute(executor.pool())?;
-        run.finish()
+        run.finish(&plan)
     }
 }
 
