@@ -30,8 +30,9 @@ fn quoted(text: &str) -> String {
 
 impl Pipeline {
     /// The DAG as a standalone SVG picture, laid out in layers from top
-    /// to bottom: steps are boxes, run-time inputs ellipses, each edge is
-    /// labelled with the artifacts it carries. No script and no external
+    /// to bottom: steps are boxes, run-time inputs rounded boxes, one arrow
+    /// per pair of nodes, whose tooltip names the artifacts it carries
+    /// (`<g class="edge" data-artifacts="a, b">`). No script and no external
     /// resource: it shows in a browser, an `<img>` or a Markdown page as
     /// it is. Each step's box is a `<g class="node step planned"
     /// data-step="NAME">` with a tooltip; [`PipelineResult::to_html`]

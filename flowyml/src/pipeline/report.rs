@@ -126,8 +126,8 @@ const SCRIPT: &str = r#"(function () {
 })();"#;
 
 /// The timeline's geometry, in pixels.
-const LABELS: f64 = 140.0;
-const PLOT: f64 = 820.0;
+const LABELS: f64 = 130.0;
+const PLOT: f64 = 760.0;
 const LANE: f64 = 30.0;
 const BAR: f64 = 20.0;
 /// About how wide a character of the timeline's 12 px font is, to tell
@@ -280,7 +280,7 @@ impl PipelineResult {
             cx += w + 6.0;
         }
         let height = skipped_at + LANE * rows as f64 + 4.0;
-        let width = LABELS + PLOT + 20.0;
+        let width = LABELS + PLOT + 40.0;
         let mut svg = format!(
             "<svg xmlns=\"http://www.w3.org/2000/svg\" class=\"timeline\" width=\"{width}\" height=\"{height}\" viewBox=\"0 0 {width} {height}\" role=\"img\">\n"
         );
@@ -316,7 +316,7 @@ impl PipelineResult {
             if s.name.chars().count() as f64 * CHAR + 8.0 <= w {
                 let _ = write!(
                     svg,
-                    "<text x=\"{:.1}\" y=\"{:.1}\">{}</text>",
+                    "<text class=\"name\" x=\"{:.1}\" y=\"{:.1}\">{}</text>",
                     x0 + 4.0,
                     y + BAR / 2.0 + 4.0,
                     escape(s.name)

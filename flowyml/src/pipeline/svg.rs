@@ -1,11 +1,15 @@
-//! The DAG as an SVG picture: steps as boxes, run-time inputs as ellipses,
-//! edges labelled with the artifacts they carry.
+//! The DAG as an SVG picture: steps as boxes, run-time inputs as rounded
+//! boxes, an arrow per pair of nodes that names (as its tooltip) the
+//! artifacts it carries.
 //!
 //! `layout-rs` lays the graph out in layers (rank assignment, crossing
 //! reduction, Brandes–Köpf placement: the Sugiyama method Graphviz's `dot`
 //! uses); the SVG itself is written here, through its `RenderBackend`, so
 //! that every box carries its step's name and status as attributes, a
-//! tooltip, and the colour of its status.
+//! tooltip, and the colour of its status. Edges carry no label in the
+//! layout: its labels are placed as nodes of their own, which crowds a
+//! fan-out like the quickstart's (one label landed on a step's box), so
+//! the artifacts are named in each arrow's tooltip instead.
 
 use std::fmt::Write as _;
 
@@ -151,7 +155,7 @@ impl Drawing {
     /// resource), laid out from top to bottom.
     pub(crate) fn to_svg(&self) -> String {
         if self.nodes.is_empty() {
-            let mut canvas = Canvas::new(&self.nodes);
+            let mut canvas = Canvas::new(self);
             canvas.note("no steps");
             return canvas.finish();
         }
@@ -159,7 +163,7 @@ impl Drawing {
         // of nodes, which `of` ensures); should one still fail, the page
         // says so in place of the picture rather than losing the report.
         let laid_out = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            let mut canvas = Canvas::new(&self.nodes);
+            let mut canvas = Canvas::new(self);
             let mut graph = VisualGraph::new(ORIENTATION);
             let handles: Vec<_> = self
                 .nodes
@@ -184,8 +188,9 @@ impl Drawing {
                     ))
                 })
                 .collect();
-            for (from, to, label) in &self.edges {
-                let mut arrow = Arrow::simple(label);
+            for (i, (from, to, _)) in self.edges.iter().enumerate() {
+                // As for nodes, the edge's index is its "properties".
+                let mut arrow = Arrow::simple_with_properties("", i.to_string());
                 arrow.look = edge_look();
                 graph.add_edge(arrow, handles[*from], handles[*to]);
             }
@@ -193,7 +198,7 @@ impl Drawing {
             canvas.finish()
         }));
         laid_out.unwrap_or_else(|_| {
-            let mut canvas = Canvas::new(&self.nodes);
+            let mut canvas = Canvas::new(self);
             canvas.note("this graph could not be laid out: see its DOT form (graph --format dot)");
             canvas.finish()
         })
@@ -231,7 +236,7 @@ fn edge_look() -> StyleAttr {
 /// Where the layout draws: SVG elements into `body`, the picture's extent
 /// in `size`.
 struct Canvas<'a> {
-    nodes: &'a [Node],
+    drawing: &'a Drawing,
     body: String,
     size: Point,
     /// The centre of the node box drawn last: the layout draws a box, then
@@ -240,9 +245,9 @@ struct Canvas<'a> {
 }
 
 impl<'a> Canvas<'a> {
-    fn new(nodes: &'a [Node]) -> Self {
+    fn new(drawing: &'a Drawing) -> Self {
         Canvas {
-            nodes,
+            drawing,
             body: String::new(),
             size: Point::new(0.0, 0.0),
             label_at: None,
@@ -258,7 +263,7 @@ impl<'a> Canvas<'a> {
     fn node(&self, properties: Option<String>) -> Option<&Node> {
         properties
             .and_then(|p| p.parse::<usize>().ok())
-            .and_then(|i| self.nodes.get(i))
+            .and_then(|i| self.drawing.nodes.get(i))
     }
 
     /// A line of text in place of a picture.
@@ -428,7 +433,7 @@ impl RenderBackend for Canvas<'_> {
         dashed: bool,
         head: (bool, bool),
         look: &StyleAttr,
-        _properties: Option<String>,
+        properties: Option<String>,
         text: &str,
     ) {
         // The layout's path: the exit vector of the first point, then the
@@ -464,12 +469,34 @@ impl RenderBackend for Canvas<'_> {
         } else {
             ""
         };
-        let _ = writeln!(
+        let edge = properties
+            .and_then(|p| p.parse::<usize>().ok())
+            .and_then(|i| self.drawing.edges.get(i));
+        if let Some((from, to, artifacts)) = edge {
+            let name = |i: usize| self.drawing.nodes[i].name.as_str();
+            let _ = write!(
+                self.body,
+                r#"<g class="edge" data-artifacts="{}"><title>{} → {}: {}</title>"#,
+                escape(artifacts),
+                escape(name(*from)),
+                escape(name(*to)),
+                escape(artifacts)
+            );
+        }
+        let _ = write!(
             self.body,
-            r#"<path class="edge" d="{d}" fill="none" stroke="{}" stroke-width="{}"{dash}{end}/>"#,
+            r#"<path d="{d}" fill="none" stroke="{}" stroke-width="{}"{dash}{end}/>"#,
             look.line_color.to_web_color(),
             look.line_width,
         );
+        if edge.is_some() {
+            // A wider, invisible copy of the arrow to hover.
+            let _ = write!(
+                self.body,
+                r#"<path d="{d}" fill="none" stroke="transparent" stroke-width="9"/></g>"#
+            );
+        }
+        self.body.push('\n');
         // Labelled edges reach here split at a connector that carries the
         // label; a label left on the arrow itself is drawn at its middle.
         if !text.is_empty() {
