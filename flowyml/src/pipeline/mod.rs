@@ -4,9 +4,13 @@
 //!
 //! [`Pipeline`] is the dynamic form: `add_step` in any order, run-time
 //! inputs, `run()`. `#[pipeline]` builds the same value from a module of
-//! steps after checking it at compile time. This module is the builder;
-//! a run's state lives in `run.rs` (`Run`), the validated plan
-//! in `plan.rs`, the step cache and its key in `step_cache.rs`.
+//! steps after checking it at compile time. A run gives a
+//! [`PipelineResult`]: every artifact, a record per step, and pictures of
+//! it ([`PipelineResult::to_html`], [`Pipeline::to_svg`]).
+
+// This module is the builder; a run's state lives in `run.rs` (`Run`), the
+// validated plan in `plan.rs`, the step cache and its key in
+// `step_cache.rs`, the pictures in `svg.rs` and `report.rs`.
 
 mod catalog;
 mod control;
