@@ -686,3 +686,65 @@ fn shape_of_masks_numbers_and_bar_names_only() {
     );
     assert_ne!(shape_of("<p>worker 1</p>"), shape_of("<p>lane 1</p>"));
 }
+
+/// The anchor mdBook gives `heading`: lowercase, spaces as dashes, other
+/// punctuation dropped.
+fn anchor_of(heading: &str) -> String {
+    heading
+        .trim()
+        .to_lowercase()
+        .chars()
+        .filter_map(|c| match c {
+            ' ' => Some('-'),
+            c if c.is_alphanumeric() || c == '-' || c == '_' => Some(c),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn the_books_links_and_pictures_point_at_what_exists() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("book/src");
+    let mut checked = 0;
+    for entry in std::fs::read_dir(&src).expect("book/src") {
+        let path = entry.expect("entry").path();
+        if path.extension().is_none_or(|e| e != "md") {
+            continue;
+        }
+        let text = std::fs::read_to_string(&path).expect("a chapter");
+        let chapter = path.file_name().and_then(|n| n.to_str()).unwrap_or("?");
+        assert!(
+            !text.contains("```mermaid"),
+            "{chapter}: a Mermaid block shows as its source in this book: use the generated SVG"
+        );
+        for (at, _) in text.match_indices("](") {
+            let rest = &text[at + 2..];
+            let Some(end) = rest.find(')') else { continue };
+            let target = &rest[..end];
+            if target.contains("://") || target.starts_with('#') || target.contains(' ') {
+                continue;
+            }
+            let (file, fragment) = target.split_once('#').unwrap_or((target, ""));
+            let linked = src.join(file);
+            assert!(
+                linked.is_file(),
+                "{chapter} links to {target}, which does not exist"
+            );
+            if !fragment.is_empty() {
+                let headings = std::fs::read_to_string(&linked).expect("the linked chapter");
+                assert!(
+                    headings
+                        .lines()
+                        .filter_map(|l| l.strip_prefix('#'))
+                        .any(|h| anchor_of(h.trim_start_matches('#')) == fragment),
+                    "{chapter} links to {target}: no such heading"
+                );
+            }
+            checked += 1;
+        }
+    }
+    assert!(
+        checked > 10,
+        "only {checked} links found: is the parser right?"
+    );
+}
