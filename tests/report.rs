@@ -13,6 +13,8 @@ use std::time::{Duration, Instant};
 
 use flowyml::{Error, Pipeline, PipelineResult, StepStatus, pipeline, step};
 
+use crate::cli::cli;
+
 #[pipeline(name = "report_shapes", inputs = ["count"])]
 mod report_shapes {
     #[step(outputs = ["numbers"])]
@@ -294,15 +296,6 @@ mod report_cli {
             Ok(word.len())
         }
     }
-}
-
-fn cli(args: &[&str]) -> (flowyml::Result<()>, String) {
-    let mut out = Vec::new();
-    let result = flowyml::cli::run(
-        std::iter::once("flowyml").chain(args.iter().copied()),
-        &mut out,
-    );
-    (result, String::from_utf8(out).expect("utf-8"))
 }
 
 #[test]

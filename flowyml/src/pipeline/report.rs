@@ -10,6 +10,15 @@ use super::result::{PipelineResult, StepRecord};
 use super::svg::{Drawing, NodeKind, class, escape, fill};
 use crate::record::StepStatus;
 
+/// Every status, in the order the legend shows them.
+const STATUSES: [StepStatus; 5] = [
+    StepStatus::Ran,
+    StepStatus::Cached,
+    StepStatus::Failed,
+    StepStatus::TimedOut,
+    StepStatus::Skipped,
+];
+
 /// A duration as the report writes it: always in milliseconds, so that
 /// durations compare at a glance down a column.
 fn ms(d: Duration) -> String {
@@ -93,13 +102,7 @@ tr.hl td { background: #fff3bf; }
 .timeline .axis { stroke: #adb5bd; }
 ",
     );
-    for status in [
-        StepStatus::Ran,
-        StepStatus::Cached,
-        StepStatus::Failed,
-        StepStatus::TimedOut,
-        StepStatus::Skipped,
-    ] {
+    for status in STATUSES {
         let _ = writeln!(
             css,
             ".chip.{} {{ background: {}; }}",
@@ -214,13 +217,7 @@ impl PipelineResult {
             self.run_id
                 .map_or_else(String::new, |id| format!(" (run {id})")),
         );
-        for status in [
-            StepStatus::Ran,
-            StepStatus::Cached,
-            StepStatus::Failed,
-            StepStatus::TimedOut,
-            StepStatus::Skipped,
-        ] {
+        for status in STATUSES {
             let count = steps.iter().filter(|s| s.status == status).count();
             let _ = writeln!(
                 html,
@@ -305,24 +302,7 @@ impl PipelineResult {
             let lane = s.worker.unwrap_or(outside_lane);
             let y = top + LANE * lane as f64;
             let (x0, w) = (x(s.start), (x(s.start + s.duration) - x(s.start)).max(2.0));
-            let _ = write!(
-                svg,
-                "<g class=\"bar {}\" data-step=\"{}\"><title>{}</title><rect x=\"{x0:.1}\" y=\"{y:.1}\" width=\"{w:.1}\" height=\"{BAR}\" rx=\"3\" fill=\"{}\" stroke=\"#495057\" stroke-width=\"1\"/>",
-                class(Some(s.status)),
-                escape(s.name),
-                escape(&tooltip(s)),
-                fill(Some(s.status)),
-            );
-            if s.name.chars().count() as f64 * CHAR + 8.0 <= w {
-                let _ = write!(
-                    svg,
-                    "<text class=\"name\" x=\"{:.1}\" y=\"{:.1}\">{}</text>",
-                    x0 + 4.0,
-                    y + BAR / 2.0 + 4.0,
-                    escape(s.name)
-                );
-            }
-            svg.push_str("</g>\n");
+            bar(&mut svg, s, (x0, y, w), false);
         }
         if !skipped.is_empty() {
             let _ = writeln!(
@@ -332,17 +312,7 @@ impl PipelineResult {
             );
         }
         for (cx, y, w, s) in chips {
-            let _ = writeln!(
-                svg,
-                "<g class=\"bar {}\" data-step=\"{}\"><title>{}</title><rect x=\"{cx:.1}\" y=\"{y:.1}\" width=\"{w:.1}\" height=\"{BAR}\" rx=\"3\" fill=\"{}\" stroke=\"#868e96\" stroke-dasharray=\"3,2\"/><text x=\"{:.1}\" y=\"{:.1}\">{}</text></g>",
-                class(Some(s.status)),
-                escape(s.name),
-                escape(&tooltip(s)),
-                fill(Some(s.status)),
-                cx + 7.0,
-                y + BAR / 2.0 + 4.0,
-                escape(s.name),
-            );
+            bar(&mut svg, s, (cx, y, w), true);
         }
         svg.push_str("</svg>\n");
         svg
@@ -392,6 +362,44 @@ impl PipelineResult {
         }
         html.push_str("</section>\n");
     }
+}
+
+/// Step `s` as a bar of the timeline at `(x, y)`, `w` wide, with its
+/// tooltip, and its name where it fits; dashed for a step that did not
+/// run (a chip, always named).
+fn bar(svg: &mut String, s: &StepRecord<'_>, (x, y, w): (f64, f64, f64), dashed: bool) {
+    let stroke = if dashed {
+        "stroke=\"#868e96\" stroke-dasharray=\"3,2\""
+    } else {
+        "stroke=\"#495057\" stroke-width=\"1\""
+    };
+    let _ = write!(
+        svg,
+        "<g class=\"bar {}\" data-step=\"{}\"><title>{}</title><rect x=\"{x:.1}\" y=\"{y:.1}\" width=\"{w:.1}\" height=\"{BAR}\" rx=\"3\" fill=\"{}\" {stroke}/>",
+        class(Some(s.status)),
+        escape(s.name),
+        escape(&tooltip(s)),
+        fill(Some(s.status)),
+    );
+    // A bar's name shows only where it fits; a chip is sized to its name.
+    if dashed {
+        let _ = write!(
+            svg,
+            "<text x=\"{:.1}\" y=\"{:.1}\">{}</text>",
+            x + 7.0,
+            y + BAR / 2.0 + 4.0,
+            escape(s.name)
+        );
+    } else if s.name.chars().count() as f64 * CHAR + 8.0 <= w {
+        let _ = write!(
+            svg,
+            "<text class=\"name\" x=\"{:.1}\" y=\"{:.1}\">{}</text>",
+            x + 4.0,
+            y + BAR / 2.0 + 4.0,
+            escape(s.name)
+        );
+    }
+    svg.push_str("</g>\n");
 }
 
 /// Step names as a list of code spans.
