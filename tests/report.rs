@@ -201,6 +201,39 @@ fn an_empty_pipeline_is_a_picture_that_says_so_and_a_cycle_is_refused() {
 }
 
 #[test]
+fn a_dag_too_large_to_lay_out_says_so_in_its_picture_and_report() {
+    let mut p = Pipeline::new("wide");
+    p.input("seed", 1_u64);
+    for i in 0..400 {
+        let input = if i == 0 {
+            "seed".to_owned()
+        } else {
+            format!("a{}", i / 2)
+        };
+        p.add_step(
+            flowyml::step::FnStep::builder(format!("s{i}"))
+                .input::<u64>(input)
+                .output::<u64>(format!("a{i}"))
+                .build(|ctx| {
+                    let x = *ctx.input::<u64>(0)?;
+                    ctx.set_output(0, x + 1);
+                    Ok(())
+                }),
+        );
+    }
+    let svg = p.to_svg().expect("a DAG");
+    assert!(
+        svg.contains("401 steps and inputs: too many to lay out here"),
+        "{svg}"
+    );
+    let html = p.run().expect("runs").to_html();
+    assert!(html.contains("too many to lay out here"));
+    // The timeline and the table still have every step.
+    let timeline = between(&html, "<section id=\"timeline\">", "</section>");
+    assert_eq!(tags_with(timeline, &["class=\"bar ran\""]).len(), 400);
+}
+
+#[test]
 fn the_html_report_shows_each_step_in_the_dag_the_timeline_and_the_table() {
     let dir = tempfile::tempdir().expect("tempdir");
     let result = mixed_run(dir.path());

@@ -36,7 +36,10 @@ impl Pipeline {
     /// resource: it shows in a browser, an `<img>` or a Markdown page as
     /// it is. Each step's box is a `<g class="node step planned"
     /// data-step="NAME">` with a tooltip; [`PipelineResult::to_html`]
-    /// draws the same picture coloured by what a run did.
+    /// draws the same picture coloured by what a run did. A pipeline of
+    /// more than 150 steps and inputs is not laid out (it would take
+    /// seconds to minutes): the picture says so, and [`to_dot`](Self::to_dot)
+    /// gives the DAG to Graphviz.
     ///
     /// ```
     /// # use flowyml::{Pipeline, step};
