@@ -32,7 +32,7 @@ mod cli_ok {
     }
 }
 
-fn cli(args: &[&str]) -> (flowyml::Result<()>, String) {
+pub(crate) fn cli(args: &[&str]) -> (flowyml::Result<()>, String) {
     let mut out = Vec::new();
     let result = flowyml::cli::run(
         std::iter::once("flowyml").chain(args.iter().copied()),

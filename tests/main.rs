@@ -17,6 +17,8 @@ mod layers;
 mod lazy;
 mod pipeline;
 mod plan;
+mod quickstart;
+mod report;
 mod resource;
 mod scheduler;
 

@@ -10,7 +10,7 @@ use std::process::Command;
 use serde_json::Value;
 
 /// The quickstart example, which `cargo test` builds beside this binary.
-fn quickstart() -> PathBuf {
+pub(crate) fn quickstart() -> PathBuf {
     let exe = std::env::current_exe().expect("the test binary");
     let examples = exe
         .parent()

@@ -7,7 +7,7 @@
 //! (feature `gpu`) and keeps dataframes small (feature `dataframe`).
 //!
 //! ```
-//! use flowyml::pipeline;
+//! use flowyml::{StepStatus, pipeline};
 //!
 //! #[pipeline(name = "stats")]
 //! mod stats {
@@ -30,9 +30,19 @@
 //! // `mean` and `max` run in parallel once `load` is done.
 //! let result = stats::pipeline().run()?;
 //! assert_eq!((*result.get::<f64>("mean")?, *result.get::<f64>("max")?), (2.5, 4.0));
-//! println!("{}", result.summary());
+//! assert_eq!(result.steps_with(StepStatus::Ran), ["load", "mean", "max"]);
+//! println!("{}", result.summary()); // status, start, duration and worker per step
+//! let report = result.to_html(); // the DAG coloured by status, a timeline per worker
+//! # assert!(report.contains("data-step=\"max\""));
 //! # Ok::<(), flowyml::Error>(())
 //! ```
+//!
+//! A step that reads an artifact no step produces, two steps producing one
+//! artifact, a cycle or a type mismatch is a compile error at the token at
+//! fault. The same pipeline can be built at run time with
+//! [`Pipeline::add_step`], run from a command line over every registered
+//! pipeline ([`cli`]), and cached across processes
+//! ([`Pipeline::cache_dir`]). The guide is the book in `book/`.
 //!
 //! ## Concepts
 //!
@@ -43,10 +53,10 @@
 //! | the values steps exchange, and how each type is hashed and stored | [`artifact`] |
 //! | per-run resources such as an opened GPU | [`resource`] |
 //! | every `#[pipeline]` of the program, by name | [`registry`] |
-//! | a command line over the registry (feature `cli`, on by default) | `cli` |
+//! | a command line over the registry (feature `cli`, on by default) | [`cli`] |
 //! | recomputing only what changed: fingerprints, cache keys, the on-disk store | [`incremental`] ([`IncrementalComputation`], [`ArtifactStore`](incremental::ArtifactStore)) |
-//! | GPU steps, adapter choice and memory (feature `gpu`) | `gpu` |
-//! | polars frames as artifacts, made small (feature `dataframe`) | `dataframe` |
+//! | GPU steps, adapter choice and memory (feature `gpu`) | [`gpu`] |
+//! | polars frames as artifacts, made small (feature `dataframe`) | [`dataframe`] |
 //! | lazy values and properties | [`lazy`] ([`LazyValue`], [`#[lazy_property]`](macro@lazy_property)) |
 //! | a parallel executor, batches, a TTL cache | [`executor`] ([`ParallelExecutor`]), [`batch`] ([`batch_iterator`]), [`cache`] ([`SmartCache`]) |
 //! | the error type | [`error`] ([`Error`], [`Problem`](error::Problem), [`BoxError`]) |
@@ -66,24 +76,51 @@
 //!    `IncrementalComputation`;
 //! 5. [`artifact`], then [`step`](mod@step);
 //! 6. [`pipeline`](mod@pipeline): its plan, step cache and run;
-//! 7. `gpu`, `dataframe` (steps and artifacts of their own), [`registry`];
-//! 8. `cli`.
+//! 7. [`gpu`], [`dataframe`] (steps and artifacts of their own), [`registry`];
+//! 8. [`cli`].
 //!
 //! Each item has one home module; the crate root re-exports the few that
 //! every program uses.
+//!
+//! ## Features
+//!
+//! | feature | what it adds | on by default |
+//! | --- | --- | --- |
+//! | `cli` | [`cli`]: a command line over every registered pipeline | yes |
+//! | `dataframe` | [`dataframe`]: polars frames as artifacts, made small; CSV read as it is or compressed | no |
+//! | `gpu` | [`gpu`]: GPU steps on wgpu (Vulkan, Metal, DX12), adapter choice, memory | no |
+//! | `nvml` | NVIDIA memory figures through NVML, for `gpu` | no |
+//!
+//! A first pipeline needs only the defaults; the heavy dependencies
+//! (polars, wgpu) come with their features.
+//!
+// A feature-gated module is linked where it is built, and to the features
+// table where it is not: no broken link either way.
+#![cfg_attr(feature = "cli", doc = "[`cli`]: crate::cli")]
+#![cfg_attr(not(feature = "cli"), doc = "[`cli`]: #features")]
+#![cfg_attr(feature = "gpu", doc = "[`gpu`]: crate::gpu")]
+#![cfg_attr(not(feature = "gpu"), doc = "[`gpu`]: #features")]
+#![cfg_attr(feature = "dataframe", doc = "[`dataframe`]: crate::dataframe")]
+#![cfg_attr(not(feature = "dataframe"), doc = "[`dataframe`]: #features")]
+// docs.rs builds with every feature and `--cfg docsrs`: each feature's
+// items are badged with the feature they need.
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![warn(missing_docs)]
 
 pub mod artifact;
 pub mod batch;
 pub mod cache;
 #[cfg(feature = "cli")]
+#[cfg_attr(docsrs, doc(cfg(feature = "cli")))]
 pub mod cli;
 mod dag;
 #[cfg(feature = "dataframe")]
+#[cfg_attr(docsrs, doc(cfg(feature = "dataframe")))]
 pub mod dataframe;
 pub mod error;
 pub mod executor;
 #[cfg(feature = "gpu")]
+#[cfg_attr(docsrs, doc(cfg(feature = "gpu")))]
 pub mod gpu;
 pub mod incremental;
 pub mod lazy;

@@ -9,13 +9,13 @@
 //!     [--input NAME=JSON | NAME=@FILE]...  a run-time input as JSON, or a JSON file
 //!     [--input-str NAME=TEXT]...           a string input, as it is
 //!     [--inputs FILE]                      inputs from a JSON or TOML object
-//!     [--output NAME]... [--output-dir DIR] [--json] [--trace FILE]
+//!     [--output NAME]... [--output-dir DIR] [--json] [--trace FILE] [--report FILE.html]
 //!     [--workers N] [--keep-going] [--retries N] [--timeout DURATION]
 //!     [--cache-dir DIR | --no-cache] [--invalidate STEP]... [--no-gpu] [-q] [-v]
 //! plan <pipeline> [--json]               the plan a cluster runner reads: inputs, artifacts, steps, groups
 //! run-step <pipeline> <step>...          run steps alone, inputs and outputs in the cache's encoding
 //!     [--input NAME=FILE]... [--input-json NAME=JSON]... --output-dir DIR [--no-gpu]
-//! graph <pipeline> [--format dot|mermaid]
+//! graph <pipeline> [--format dot|mermaid|svg]
 //! cache stats [--json] | clear           the persistent cache
 //! runs [--all] | runs show <id> [--json] | runs prune --keep N
 //!                                        the history of runs
@@ -96,7 +96,7 @@ enum Command {
     /// Run some steps of a pipeline alone, reading their inputs from files
     /// in the cache's encoding and writing their outputs so.
     RunStep(plan::RunStepArgs),
-    /// Print a pipeline's DAG.
+    /// Print a pipeline's DAG (`--format svg`: a picture, laid out).
     Graph {
         /// The pipeline's name.
         pipeline: String,
@@ -130,6 +130,7 @@ enum Command {
 enum GraphFormat {
     Dot,
     Mermaid,
+    Svg,
 }
 
 /// Parses the process's arguments, runs the command, prints errors to
@@ -233,6 +234,7 @@ fn execute(cli: Cli, out: &mut dyn Write, interactive: bool) -> Result<()> {
             let text = match format {
                 GraphFormat::Dot => pipeline.to_dot(),
                 GraphFormat::Mermaid => pipeline.to_mermaid(),
+                GraphFormat::Svg => pipeline.to_svg()?,
             };
             write!(out, "{text}").map_err(stdout_error)
         }

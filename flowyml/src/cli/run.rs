@@ -48,6 +48,11 @@ pub(super) struct RunArgs {
     /// Write a Chrome/Perfetto trace of the run to FILE.
     #[arg(long, value_name = "FILE")]
     trace: Option<PathBuf>,
+    /// Write the run's HTML report to FILE: the DAG coloured by status, a
+    /// timeline per worker, the cache's hits and why the rest ran, a table
+    /// of the steps (one self-contained file; written for a failed run too).
+    #[arg(long, value_name = "FILE")]
+    report: Option<PathBuf>,
     /// Keep running independent steps after a failure.
     #[arg(long)]
     keep_going: bool,
@@ -219,6 +224,9 @@ pub(super) fn run(args: RunArgs, out: &mut dyn Write, interactive: bool) -> Resu
     };
     if let Some(path) = &args.trace {
         std::fs::write(path, result.chrome_trace()).map_err(|e| Error::io(path, e))?;
+    }
+    if let Some(path) = &args.report {
+        std::fs::write(path, result.to_html()).map_err(|e| Error::io(path, e))?;
     }
     if let Some(dir) = &args.output_dir {
         write_outputs(result, dir)?;

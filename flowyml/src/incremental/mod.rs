@@ -2,10 +2,10 @@
 //!
 //! | concept | where |
 //! | --- | --- |
-//! | a graph of named computations that reruns only what changed, with early cutoff | [`IncrementalComputation`], [`Deps`] (`computation.rs`, `deps.rs`) |
-//! | hashes of content, code, cache keys and external files | [`Fingerprint`], [`KeyBuilder`], [`FileFingerprints`] (`fingerprint.rs`) |
+//! | a graph of named computations that reruns only what changed, with early cutoff | [`IncrementalComputation`], [`Deps`] |
+//! | hashes of content, code, cache keys and external files | [`Fingerprint`], [`KeyBuilder`], [`FileFingerprints`] |
 //! | the artifact encoding, independent of where bytes are kept | [`codec`] |
-//! | the persistent, content-addressed on-disk cache | [`ArtifactStore`] (`store/`) |
+//! | the persistent, content-addressed on-disk cache | [`ArtifactStore`] |
 //!
 //! Nothing here serves a stale result: a changed input always reaches its
 //! dependents (through dirty marking in memory, through the input

@@ -111,7 +111,7 @@ impl Pipeline {
 
     /// The plan as if every run-time input its steps read were given: a
     /// plan describes the inputs, it does not need their values.
-    fn plan_with_every_input(&self) -> Result<super::plan::Plan> {
+    pub(super) fn plan_with_every_input(&self) -> Result<super::plan::Plan> {
         let mut inputs = self.inputs.clone();
         for required in self.required_inputs().into_iter().filter(|r| !r.given) {
             let (spec, codec) = self.reader_of(&required.name)?;

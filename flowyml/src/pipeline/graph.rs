@@ -1,9 +1,12 @@
-//! The pipeline as a picture: Graphviz DOT and Mermaid.
+//! The pipeline as a picture: SVG (laid out here, see `svg`), Graphviz DOT
+//! and Mermaid.
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
 
 use super::Pipeline;
+use super::svg::Drawing;
+use crate::error::Result;
 
 /// An edge: producer (a step's index, or `None` for a run-time input),
 /// consumer step's index, artifact name.
@@ -26,6 +29,42 @@ fn quoted(text: &str) -> String {
 }
 
 impl Pipeline {
+    /// The DAG as a standalone SVG picture, laid out in layers from top
+    /// to bottom: steps are boxes, run-time inputs rounded boxes, one arrow
+    /// per pair of nodes, whose tooltip names the artifacts it carries
+    /// (`<g class="edge" data-artifacts="a, b">`). No script and no external
+    /// resource: it shows in a browser, an `<img>` or a Markdown page as
+    /// it is. Each step's box is a `<g class="node step planned"
+    /// data-step="NAME">` with a tooltip; [`PipelineResult::to_html`]
+    /// draws the same picture coloured by what a run did. A pipeline of
+    /// more than 150 steps and inputs is not laid out (it would take
+    /// seconds to minutes): the picture says so, and [`to_dot`](Self::to_dot)
+    /// gives the DAG to Graphviz.
+    ///
+    /// ```
+    /// # use flowyml::{Pipeline, step};
+    /// #[step(outputs = ["clean"])]
+    /// fn clean(raw: &Vec<f64>) -> Vec<f64> { raw.clone() }
+    /// #[step(outputs = ["mean"])]
+    /// fn mean(clean: &Vec<f64>) -> f64 { clean.iter().sum::<f64>() / clean.len() as f64 }
+    /// let mut p = Pipeline::new("etl");
+    /// p.add_step(clean).add_step(mean);
+    /// let svg = p.to_svg()?;
+    /// assert!(svg.starts_with("<svg"));
+    /// assert!(svg.contains(r#"data-step="clean""#) && svg.contains(r#"data-input="raw""#));
+    /// # Ok::<(), flowyml::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`Error::InvalidPipeline`](crate::Error::InvalidPipeline) if the
+    /// steps do not form a DAG (as [`validate`](Self::validate)): the
+    /// picture is of a pipeline that can run.
+    ///
+    /// [`PipelineResult::to_html`]: crate::PipelineResult::to_html
+    pub fn to_svg(&self) -> Result<String> {
+        Ok(Drawing::of(&self.plan_with_every_input()?).to_svg())
+    }
+
     fn edges(&self) -> Vec<Edge<'_>> {
         let producer: HashMap<&str, usize> = self
             .steps
@@ -100,7 +139,9 @@ impl Pipeline {
         out
     }
 
-    /// The DAG as a Mermaid flowchart (renders in GitHub and mdBook).
+    /// The DAG as a Mermaid flowchart, for pages that render Mermaid
+    /// (GitHub's Markdown does; mdBook needs the `mdbook-mermaid`
+    /// preprocessor, or use [`to_svg`](Self::to_svg)).
     pub fn to_mermaid(&self) -> String {
         let id = |name: &str| name.replace(|c: char| !c.is_ascii_alphanumeric(), "_");
         let mut out = String::from("flowchart LR\n");

@@ -4,9 +4,13 @@
 //!
 //! [`Pipeline`] is the dynamic form: `add_step` in any order, run-time
 //! inputs, `run()`. `#[pipeline]` builds the same value from a module of
-//! steps after checking it at compile time. This module is the builder;
-//! a run's state lives in `run.rs` (`Run`), the validated plan
-//! in `plan.rs`, the step cache and its key in `step_cache.rs`.
+//! steps after checking it at compile time. A run gives a
+//! [`PipelineResult`]: every artifact, a record per step, and pictures of
+//! it ([`PipelineResult::to_html`], [`Pipeline::to_svg`]).
+
+// This module is the builder; a run's state lives in `run.rs` (`Run`), the
+// validated plan in `plan.rs`, the step cache and its key in
+// `step_cache.rs`, the pictures in `svg.rs` and `report.rs`.
 
 mod catalog;
 mod control;
@@ -15,9 +19,11 @@ mod detached;
 mod graph;
 mod input;
 mod plan;
+mod report;
 mod result;
 mod run;
 mod step_cache;
+mod svg;
 
 use std::any::{Any, TypeId};
 use std::path::Path;
@@ -547,7 +553,7 @@ impl Pipeline {
         let mut run = run::Run::new(definition, &plan, executor.max_workers())?;
         run.seed_inputs()?;
         run.execute(executor.pool())?;
-        run.finish()
+        run.finish(&plan)
     }
 }
 

@@ -88,6 +88,8 @@ pub struct PipelineResult {
     pub(crate) started_at: SystemTime,
     /// The run's id in the store's history, where it has one.
     pub(crate) run_id: Option<i64>,
+    /// The plan that ran: the DAG its report draws.
+    pub(crate) plan: Arc<super::plan::Plan>,
 }
 
 impl PipelineResult {

@@ -499,8 +499,9 @@ impl<'p> Run<'p> {
 
     /// The run's result, the store's history finished; `Err` if it was
     /// interrupted, timed out, or a step failed (the first in topological
-    /// order).
-    pub(crate) fn finish(self) -> Result<PipelineResult> {
+    /// order). `plan` is the run's own, shared (the result's report draws
+    /// its DAG).
+    pub(crate) fn finish(self, plan: &Arc<Plan>) -> Result<PipelineResult> {
         let mut details = self
             .details
             .into_inner()
@@ -538,6 +539,7 @@ impl<'p> Run<'p> {
             keys: self.keys,
             started_at: self.started_at,
             run_id: self.writer.as_ref().map(|w| w.run().0),
+            plan: Arc::clone(plan),
         };
         let first_failure = self.plan.order.iter().map(|&i| i as usize).find(|&i| {
             matches!(
