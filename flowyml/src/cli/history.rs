@@ -19,6 +19,9 @@ pub(super) enum CacheCommand {
     },
     /// Remove every entry and artifact (the run history stays).
     Clear,
+    /// Serve the cache to a runner outside this program (a cluster
+    /// driver): JSON lines on stdin and stdout.
+    Serve(super::serve::ServeArgs),
 }
 
 /// `runs` subcommands.
@@ -78,6 +81,7 @@ pub(super) fn cache(command: CacheCommand, cache: &CacheArgs, out: &mut dyn Writ
             store.clear()?;
             writeln!(out, "cleared {}", cache.cache_dir.display()).map_err(stdout_error)
         }
+        CacheCommand::Serve(args) => super::serve::serve(&args, store, out),
     }
 }
 
