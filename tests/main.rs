@@ -17,6 +17,8 @@ mod layers;
 mod lazy;
 mod pipeline;
 mod plan;
+#[cfg(feature = "dataframe")]
+mod ray;
 mod resource;
 mod scheduler;
 

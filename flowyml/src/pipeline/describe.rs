@@ -171,12 +171,16 @@ impl Pipeline {
 /// a distributed run and a local one agree on them by construction.
 impl Pipeline {
     /// The cache key of step `step` given its inputs' fingerprints
-    /// (`input` by artifact name) and its watched files' (`file`): the key
-    /// a run of the step would have.
+    /// (`input` by artifact name; an input given in code and not by
+    /// `input` has its own) and its watched files' (`file`): the key a run
+    /// of the step would have.
     ///
     /// # Errors
     /// [`Error::UnknownStep`], or [`Error::Usage`] naming the step and the
-    /// input without a fingerprint or the watched file that cannot be read.
+    /// input without a fingerprint (one given with
+    /// [`input_opaque`](Self::input_opaque) has a new one in each process,
+    /// so its readers cannot run in another) or the watched file that
+    /// cannot be read.
     pub(crate) fn step_key(
         &self,
         step: &str,
@@ -187,7 +191,17 @@ impl Pipeline {
         let in_step = |e: String| Error::Usage(format!("step `{step}`: {e}"));
         let base = super::step_cache::base_key(spec).map_err(in_step)?;
         let inputs = spec.inputs.iter().map(|i| {
-            input(&i.name).ok_or_else(|| format!("no fingerprint for its input `{}`", i.name))
+            if let Some(fp) = input(&i.name) {
+                return Ok(fp);
+            }
+            match self.inputs.iter().find(|given| given.name == i.name) {
+                Some(given) if given.codec.kind() == CodecKind::Opaque => Err(format!(
+                    "its input `{}` is given in code with `input_opaque`: its fingerprint is new in each process, so the step cannot run in another; run it locally",
+                    i.name
+                )),
+                Some(given) => given.fingerprint().map_err(|e| e.to_string()),
+                None => Err(format!("no fingerprint for its input `{}`", i.name)),
+            }
         });
         super::step_cache::extend_key(base, spec, inputs, file).map_err(in_step)
     }
