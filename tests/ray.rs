@@ -597,3 +597,54 @@ fn cache_serve_stores_only_what_it_verified_and_a_local_run_hits_it() {
         by_step(&local, "cache_key")
     );
 }
+
+/// `binary_sha256` of the program at `path`, as `plan --json` gives it.
+fn plan_hash(path: &Path) -> Value {
+    let out = Command::new(path)
+        .args(["plan", "distributed", "--json"])
+        .output()
+        .expect("plan");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice::<Value>(&out.stdout).expect("JSON")["binary_sha256"].clone()
+}
+
+/// A cluster starts the program once per task: its hash is remembered
+/// beside it, and a program changed since is hashed again.
+#[test]
+fn a_remembered_binary_hash_is_never_stale() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let program = dir.path().join("program");
+    std::fs::copy(example(), &program).expect("a copy of the example");
+    // A file this fresh may still change unseen: its hash is not kept.
+    let first = plan_hash(&program);
+    assert!(!dir.path().join("program.sha256").exists());
+    std::thread::sleep(flowyml::incremental::RACY_WINDOW + Duration::from_millis(100));
+    assert_eq!(plan_hash(&program), first);
+    assert!(
+        dir.path().join("program.sha256").exists(),
+        "remembered once settled"
+    );
+    assert_eq!(plan_hash(&program), first);
+
+    // One more byte after the end: the same code, another file.
+    let mut file = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&program)
+        .expect("open");
+    file.write_all(b"\0").expect("append");
+    drop(file);
+    let changed = plan_hash(&program);
+    assert_ne!(changed, first, "a changed program is hashed again");
+    let elsewhere = tempfile::tempdir().expect("temp dir");
+    let copy = elsewhere.path().join("program");
+    std::fs::copy(&program, &copy).expect("copy");
+    assert_eq!(
+        plan_hash(&copy),
+        changed,
+        "with nothing remembered, the same hash"
+    );
+}

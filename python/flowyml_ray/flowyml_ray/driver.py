@@ -24,7 +24,7 @@ from pathlib import Path
 
 from .cache import CacheClient
 from .plan import Group, Plan, parse_plan
-from .task import gpu_env, node_binary, run_step, sha256_of
+from .task import gpu_env, node_binary, run_step
 
 #: The version of the report's schema, that of ``run --json``.
 REPORT_SCHEMA_VERSION = 1
@@ -421,16 +421,15 @@ def run_pipeline(
         raise UsageError(f"--binary {binary}: not an executable file")
     if retries < 0:
         raise UsageError(f"--retries {retries}: give 0 or more")
+    # The program hashed itself for the plan; each node checks the bytes it
+    # is sent against that hash, so the driver need not hash them again.
     plan = read_plan(binary, pipeline)
-    sha = sha256_of(binary)
-    if plan.binary_sha256 != sha:
-        raise UsageError(
-            f"{binary} changed while it was read: plan {plan.binary_sha256}, file {sha}"
-        )
     given = parse_inputs(list(inputs), list(input_strs), plan)
     connect(address)
     cache = CacheClient(binary, pipeline, cache_dir)
     try:
+        if cache.binary_sha256 != plan.binary_sha256:
+            raise UsageError(f"{binary} changed between `plan` and `cache serve`: run again")
         driver = Driver(binary, plan, cache, {"gpu_resource": gpu_resource, "retries": retries})
         driver.check_placement()
         run_id = cache.begin()
