@@ -9,7 +9,8 @@
 //! - an opaque edge (a type with no encoding), which ties `build_index`
 //!   and `probe_index` to one process.
 //!
-//! Two more pipelines, `chain50` and `fanout50` (50 steps of about 10 ms
+//! `lines` reads a file named by its input. Two more pipelines, `chain50`
+//! and `fanout50` (50 steps of about 10 ms
 //! of CPU each, in a chain and side by side), measure what a distributed
 //! run costs per task.
 //!
@@ -312,6 +313,21 @@ pub fn fanout50() -> Pipeline {
     p
 }
 
+/// The lines of the file at `path`, read through the step's context so
+/// that a cache entry made on any node keeps the file's hash.
+#[step(outputs = ["lines"])]
+pub fn count_lines(path: &String, ctx: &mut StepContext) -> Result<usize, BoxError> {
+    Ok(ctx.read_to_string(path)?.lines().count())
+}
+
+/// One step that reads a file named by its input `path`.
+pub fn lines() -> Pipeline {
+    let mut p = Pipeline::new("lines");
+    p.add_step(count_lines);
+    p
+}
+
+register_pipeline!("lines", lines);
 register_pipeline!("chain50", chain50);
 register_pipeline!("fanout50", fanout50);
 

@@ -454,8 +454,12 @@ struct Serve {
 
 impl Serve {
     fn start(cache: &Path) -> (Serve, Value) {
+        Serve::start_for("distributed", cache)
+    }
+
+    fn start_for(pipeline: &str, cache: &Path) -> (Serve, Value) {
         let mut child = Command::new(example())
-            .args(["cache", "serve", "distributed", "--cache-dir"])
+            .args(["cache", "serve", pipeline, "--cache-dir"])
             .arg(cache)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -647,4 +651,76 @@ fn a_remembered_binary_hash_is_never_stale() {
         changed,
         "with nothing remembered, the same hash"
     );
+}
+
+/// A step that read a file on a worker is stored with the file's hash: a
+/// local run after the file changed reruns it, never serves it stale.
+#[test]
+fn a_served_entry_keeps_the_files_its_step_read_elsewhere() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let cache = dir.path().join("cache");
+    let notes = dir.path().join("notes.txt");
+    std::fs::write(&notes, "a\nb\n").unwrap();
+    let path = notes.display().to_string();
+    let out = dir.path().join("out");
+    let ran = Command::new(example())
+        .args(["run-step", "lines", "count_lines", "--input-json"])
+        .arg(format!("path={}", json!(path)))
+        .arg("--output-dir")
+        .arg(&out)
+        .output()
+        .expect("run-step");
+    assert!(
+        ran.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ran.stderr)
+    );
+    let manifest: Value =
+        serde_json::from_slice(&std::fs::read(out.join("manifest.json")).unwrap()).unwrap();
+    assert_eq!(manifest["steps"][0]["files_read"][0]["path"], path.as_str());
+
+    let mut serve = Serve::start_for("lines", &cache).0;
+    let input = serve.ask(json!({
+        "op": "input", "name": "path", "json": json!(path).to_string(),
+        "path": dir.path().join("path.bin"),
+    }));
+    let inputs = json!({"path": input["fingerprint"]});
+    let stored =
+        serve.ask(json!({"op": "commit", "manifest": manifest, "dir": out, "inputs": inputs}));
+    assert_eq!(stored["steps"][0]["stored"], true, "{stored}");
+    let hit = serve.ask(json!({"op": "lookup", "step": "count_lines", "inputs": inputs}));
+    assert_eq!(hit["hit"], true, "{hit}");
+    drop(serve.stdin);
+    assert!(serve.child.wait().unwrap().success());
+
+    let local = |cache: &Path| -> Value {
+        let out = Command::new(example())
+            .args(["run", "lines", "--input-str"])
+            .arg(format!("path={path}"))
+            .args(["--output", "lines", "--json", "--cache-dir"])
+            .arg(cache)
+            .output()
+            .expect("runs");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).expect("JSON")
+    };
+    let unchanged = local(&cache);
+    assert_eq!(by_step(&unchanged, "status")["count_lines"], "cached");
+    std::fs::write(&notes, "a\nb\nc\n").unwrap();
+    let changed = local(&cache);
+    assert_eq!(
+        by_step(&changed, "status")["count_lines"],
+        "ran",
+        "{changed}"
+    );
+    assert_eq!(
+        by_step(&changed, "rerun_reason")["count_lines"],
+        "file_changed"
+    );
+    let lines = &changed["artifacts"].as_array().unwrap()[1];
+    assert_eq!(lines["value"], 3, "{changed}");
 }

@@ -177,7 +177,7 @@ pub(super) fn run_step(args: RunStepArgs, out: &mut dyn Write) -> Result<()> {
         Err(Error::StepFailed { result, .. } | Error::TimedOut { result, .. }) => result,
         Err(_) => return outcome.map(drop),
     };
-    write_manifest(&args, result, &executor)?;
+    write_manifest(&args, &sub, result, &executor)?;
     writeln!(out, "{}", args.output_dir.join("manifest.json").display()).map_err(stdout_error)?;
     outcome.map(drop)
 }
@@ -185,6 +185,7 @@ pub(super) fn run_step(args: RunStepArgs, out: &mut dyn Write) -> Result<()> {
 /// Every stored output of the steps run, and `manifest.json`.
 fn write_manifest(
     args: &RunStepArgs,
+    sub: &crate::Pipeline,
     result: &PipelineResult,
     executor: &ParallelExecutor,
 ) -> Result<()> {
@@ -227,6 +228,12 @@ fn write_manifest(
                 "attempts": s.attempts,
                 "notes": s.notes,
                 "error": s.error,
+                // What a cache entry of the step must keep, so that it is
+                // served again only while these files are unchanged.
+                "files_read": sub.files_read(s.name).iter().map(|r| serde_json::json!({
+                    "path": r.path,
+                    "hash": r.hash.to_hex(),
+                })).collect::<Vec<_>>(),
             })
         })
         .collect();

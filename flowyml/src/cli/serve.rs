@@ -48,6 +48,7 @@ use crate::error::{Error, Result};
 use crate::incremental::{ArtifactStore, Fingerprint, RunId, RunStatus, StepExecution};
 use crate::pipeline::Pipeline;
 use crate::registry;
+use crate::step::FileRead;
 
 /// The version of the request and reply lines.
 const PROTOCOL_VERSION: u32 = 1;
@@ -169,6 +170,32 @@ fn fingerprints(
                 .as_str()
                 .ok_or_else(|| format!("{what}: its fingerprint is not a string"))?;
             Ok((name.clone(), fingerprint(fp, &what)?))
+        })
+        .collect()
+}
+
+/// A manifest step's `files_read`: each `{path, hash}`. A manifest without
+/// the field (an older program) is refused: its entries could be served
+/// stale.
+fn files_read(step: &str, list: &Value) -> std::result::Result<Vec<FileRead>, String> {
+    let Some(list) = list.as_array() else {
+        return Err(format!(
+            "step `{step}`: the manifest has no `files_read`: the worker's program is older than this one"
+        ));
+    };
+    list.iter()
+        .map(|r| {
+            let path = r["path"]
+                .as_str()
+                .ok_or_else(|| format!("step `{step}`: a file read has no path"))?;
+            let hash = fingerprint(
+                r["hash"].as_str().unwrap_or_default(),
+                &format!("step `{step}`: file `{path}`"),
+            )?;
+            Ok(FileRead {
+                path: PathBuf::from(path),
+                hash,
+            })
         })
         .collect()
 }
@@ -385,11 +412,23 @@ impl Server {
             known.insert(output.name.to_string(), fp);
             encoded.push(bytes);
         }
+        // The files the step read on its node: kept with the entry, so that
+        // a lookup here serves it only while this node's copies match.
+        let reads = files_read(name, &step["files_read"])?;
+        if storable && !reads.is_empty() {
+            let blob = Pipeline::files_read_blob(&reads)
+                .map_err(|e| format!("step `{name}`: its files read: {e}"))?;
+            encoded.push(blob);
+        }
         let duration = Duration::from_micros(step["duration_us"].as_u64().unwrap_or(0));
         let hashes = if storable {
-            self.cache
+            let mut hashes = self
+                .cache
                 .commit(&key, name, &encoded, duration)
-                .map_err(|e| format!("step `{name}`: storing its outputs: {e}"))?
+                .map_err(|e| format!("step `{name}`: storing its outputs: {e}"))?;
+            // The list of files read is the entry's, not an output.
+            hashes.truncate(spec.outputs.len());
+            hashes
         } else {
             Vec::new()
         };

@@ -245,6 +245,26 @@ impl Pipeline {
         super::step_cache::served_hashes(store, key, outputs)
     }
 
+    /// The files step `step` read in its latest run in this process
+    /// ([`StepContext::read_file`](crate::step::StepContext::read_file) and
+    /// `watch`), with their hashes then: what a cache entry of the step
+    /// made elsewhere must keep, so that it is never served stale.
+    pub(crate) fn files_read(&self, step: &str) -> Vec<crate::step::FileRead> {
+        let index = self.steps.iter().position(|s| s.spec().name == step);
+        match (&self.cache, index) {
+            (Some(cache), Some(i)) => cache.files_read(i),
+            _ => Vec::new(),
+        }
+    }
+
+    /// The blob a cache entry keeps for the files its step read.
+    ///
+    /// # Errors
+    /// If they cannot be encoded.
+    pub(crate) fn files_read_blob(reads: &[crate::step::FileRead]) -> Result<Vec<u8>> {
+        super::step_cache::reads_blob(reads)
+    }
+
     /// Run-time input `name` given as JSON, in the cache's own encoding:
     /// the bytes `run-step --input` takes, whose hash is the fingerprint a
     /// run gives the input.

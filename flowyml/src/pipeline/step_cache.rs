@@ -156,6 +156,16 @@ impl StepCache {
         self.store.as_ref()
     }
 
+    /// The files the latest run of the step at `index` in this process
+    /// read, with their hashes then.
+    pub fn files_read(&self, index: usize) -> Vec<FileRead> {
+        self.entries.get(index).map_or_else(Vec::new, |entry| {
+            lock(&entry.latest)
+                .as_ref()
+                .map_or_else(Vec::new, |e| e.reads.clone())
+        })
+    }
+
     /// Makes the step at `index` rerun on its next run.
     pub fn invalidate(&mut self, index: usize) {
         *self.entries[index].invalidated.get_mut() = true;
@@ -578,6 +588,13 @@ pub(crate) fn served_hashes(
         }
     }
     Ok(Some(entry.outputs))
+}
+
+/// The blob an entry keeps after its outputs for the files its run read
+/// (see [`served_hashes`]): for runners outside the process that commit
+/// what a step read elsewhere (`cache serve`).
+pub(crate) fn reads_blob(reads: &[FileRead]) -> Result<Vec<u8>> {
+    codec::encode(&(READS_MAGIC, reads))
 }
 
 /// What the store has for a step's key.
