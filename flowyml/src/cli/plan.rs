@@ -193,11 +193,9 @@ fn write_manifest(
     std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
     let mut used = std::collections::HashSet::new();
     let mut outputs = Vec::new();
-    let pipeline = registry::pipeline(&args.pipeline)?;
-    for step in pipeline
-        .steps()
-        .filter(|s| args.steps.iter().any(|n| *n == s.spec().name))
-    {
+    // The subset holds exactly the steps run: no
+    // second build of the whole pipeline (a cluster starts this per task).
+    for step in sub.steps() {
         let spec = step.spec();
         for output in spec.outputs.iter() {
             let Some(encoded) = result.encoded(&output.name) else {
