@@ -258,6 +258,10 @@ impl Drop for Cluster {
             std::thread::sleep(Duration::from_millis(100));
         }
         signal(&self.pids(), "-KILL");
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while !self.pids().is_empty() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(50));
+        }
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
