@@ -9,7 +9,8 @@
 //! - an opaque edge (a type with no encoding), which ties `build_index`
 //!   and `probe_index` to one process.
 //!
-//! `lines` reads a file named by its input. Two more pipelines, `chain50`
+//! `lines` reads a file named by its input; `given_index` has an opaque
+//! input, which no other process can fingerprint. Two more pipelines, `chain50`
 //! and `fanout50` (50 steps of about 10 ms
 //! of CPU each, in a chain and side by side), measure what a distributed
 //! run costs per task.
@@ -328,6 +329,22 @@ pub fn lines() -> Pipeline {
 }
 
 register_pipeline!("lines", lines);
+
+/// The samples' index given in code as an opaque input: its fingerprint is
+/// new in each process, so `probe_index` cannot run in another one.
+pub fn given_index() -> Pipeline {
+    let mut p = Pipeline::new("given_index");
+    p.input_opaque(
+        "index",
+        Index {
+            by_group: BTreeMap::from([(0, vec![1, 2])]),
+        },
+    )
+    .add_step(probe_index);
+    p
+}
+
+register_pipeline!("given_index", given_index);
 register_pipeline!("chain50", chain50);
 register_pipeline!("fanout50", fanout50);
 

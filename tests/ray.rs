@@ -728,3 +728,21 @@ fn a_served_entry_keeps_the_files_its_step_read_elsewhere() {
     let lines = &changed["artifacts"].as_array().unwrap()[1];
     assert_eq!(lines["value"], 3, "{changed}");
 }
+
+/// An input given with `input_opaque` has a new fingerprint in each
+/// process: its readers cannot be keyed elsewhere, and `cache serve` says
+/// so instead of computing a key no worker would match.
+#[test]
+fn a_reader_of_an_opaque_input_is_refused_by_name() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (mut serve, _) = Serve::start_for("given_index", &dir.path().join("cache"));
+    let refused = serve.ask(json!({"op": "lookup", "step": "probe_index", "inputs": {}}));
+    assert_eq!(refused["ok"], false);
+    let error = refused["error"].as_str().unwrap();
+    assert!(
+        error.contains("step `probe_index`")
+            && error.contains("`index`")
+            && error.contains("input_opaque"),
+        "{error}"
+    );
+}
