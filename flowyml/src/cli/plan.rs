@@ -16,7 +16,7 @@ use super::args::stdout_error;
 use super::run::unique_file_name;
 use crate::error::{Error, Result};
 use crate::executor::ParallelExecutor;
-use crate::pipeline::{PipelineResult, StepStatus};
+use crate::pipeline::{Pipeline, PipelineResult, StepStatus};
 use crate::registry;
 
 /// The sha256 of this program's file, in hex: how a runner knows that the
@@ -185,7 +185,7 @@ pub(super) fn run_step(args: RunStepArgs, out: &mut dyn Write) -> Result<()> {
 /// Every stored output of the steps run, and `manifest.json`.
 fn write_manifest(
     args: &RunStepArgs,
-    sub: &crate::Pipeline,
+    sub: &Pipeline,
     result: &PipelineResult,
     executor: &ParallelExecutor,
 ) -> Result<()> {
