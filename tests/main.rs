@@ -18,6 +18,8 @@ mod lazy;
 mod pipeline;
 mod plan;
 mod quickstart;
+#[cfg(feature = "dataframe")]
+mod ray;
 mod report;
 mod resource;
 mod scheduler;

@@ -19,6 +19,9 @@ pub(super) enum CacheCommand {
     },
     /// Remove every entry and artifact (the run history stays).
     Clear,
+    /// Serve the cache to a runner outside this program (a cluster
+    /// driver): JSON lines on stdin and stdout.
+    Serve(super::serve::ServeArgs),
 }
 
 /// `runs` subcommands.
@@ -54,6 +57,10 @@ fn open(cache: &CacheArgs) -> Result<Option<ArtifactStore>> {
 }
 
 pub(super) fn cache(command: CacheCommand, cache: &CacheArgs, out: &mut dyn Write) -> Result<()> {
+    if let CacheCommand::Serve(args) = command {
+        // The one cache command that writes: it creates the cache.
+        return super::serve::serve(&args, ArtifactStore::open(&cache.cache_dir)?, out);
+    }
     let store = open(cache)?;
     match command {
         CacheCommand::Stats { json } => {
@@ -95,6 +102,7 @@ pub(super) fn cache(command: CacheCommand, cache: &CacheArgs, out: &mut dyn Writ
             }
             writeln!(out, "cleared {}", cache.cache_dir.display()).map_err(stdout_error)
         }
+        CacheCommand::Serve(_) => unreachable!("served above"),
     }
 }
 

@@ -17,6 +17,7 @@
 //!     [--input NAME=FILE]... [--input-json NAME=JSON]... --output-dir DIR [--no-gpu]
 //! graph <pipeline> [--format dot|mermaid|svg]
 //! cache stats [--json] | clear           the persistent cache
+//! cache serve <pipeline>                 the cache for a cluster driver: JSON lines on stdin/stdout
 //! runs [--all] | runs show <id> [--json] | runs prune --keep N
 //!                                        the history of runs
 //! gpu                                    devices, memory, the best device (feature `gpu`)
@@ -37,6 +38,7 @@ mod history;
 mod plan;
 mod progress;
 mod run;
+mod serve;
 
 use std::ffi::OsString;
 use std::io::Write;

@@ -16,7 +16,7 @@ use super::args::stdout_error;
 use super::run::unique_file_name;
 use crate::error::{Error, Result};
 use crate::executor::ParallelExecutor;
-use crate::pipeline::{PipelineResult, StepStatus};
+use crate::pipeline::{Pipeline, PipelineResult, StepStatus};
 use crate::registry;
 
 /// The sha256 of this program's file, in hex: how a runner knows that the
@@ -25,14 +25,44 @@ pub fn binary_sha256() -> Result<&'static str> {
     static HASH: OnceLock<std::result::Result<String, String>> = OnceLock::new();
     HASH.get_or_init(|| {
         let exe = std::env::current_exe().map_err(|e| e.to_string())?;
-        let bytes = std::fs::read(&exe).map_err(|e| format!("{}: {e}", exe.display()))?;
-        Ok(sha2::Sha256::digest(&bytes)
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect())
+        remembered_sha256(&exe)
     })
     .as_deref()
     .map_err(|e| Error::Usage(format!("cannot hash this program: {e}")))
+}
+
+/// The sha256 of the file at `path`, remembered beside it (`<file>.sha256`)
+/// with the file's stamp: a program that a cluster starts once per task
+/// hashes its hundred megabytes once, not at every start. A stamp that
+/// moved (any write changes the change time), one too recent to trust, or
+/// no place to write it means hashing again.
+fn remembered_sha256(path: &std::path::Path) -> std::result::Result<String, String> {
+    use crate::incremental::FileStamp;
+    let mut name = path.file_name().unwrap_or_default().to_os_string();
+    name.push(".sha256");
+    let sidecar = path.with_file_name(name);
+    let stamp = FileStamp::of(path).map_err(|e| e.to_string())?;
+    let line = |hash: &str| format!("{stamp:?} {hash}\n");
+    if let Ok(text) = std::fs::read_to_string(&sidecar)
+        && let Some(hash) = text.rsplit(' ').next().map(str::trim)
+        && hash.len() == 64
+        && text == line(hash)
+    {
+        return Ok(hash.to_owned());
+    }
+    let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let hash: String = sha2::Sha256::digest(&bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    if stamp.is_settled() && FileStamp::of(path).ok() == Some(stamp) {
+        // Written aside and renamed, so a reader never sees half a line.
+        let tmp = sidecar.with_extension(format!("sha256.{}", std::process::id()));
+        if std::fs::write(&tmp, line(&hash)).is_ok() && std::fs::rename(&tmp, &sidecar).is_err() {
+            let _ = std::fs::remove_file(&tmp);
+        }
+    }
+    Ok(hash)
 }
 
 pub(super) fn plan(name: &str, json: bool, out: &mut dyn Write) -> Result<()> {
@@ -147,7 +177,7 @@ pub(super) fn run_step(args: RunStepArgs, out: &mut dyn Write) -> Result<()> {
         Err(Error::StepFailed { result, .. } | Error::TimedOut { result, .. }) => result,
         Err(_) => return outcome.map(drop),
     };
-    write_manifest(&args, result, &executor)?;
+    write_manifest(&args, &sub, result, &executor)?;
     writeln!(out, "{}", args.output_dir.join("manifest.json").display()).map_err(stdout_error)?;
     outcome.map(drop)
 }
@@ -155,6 +185,7 @@ pub(super) fn run_step(args: RunStepArgs, out: &mut dyn Write) -> Result<()> {
 /// Every stored output of the steps run, and `manifest.json`.
 fn write_manifest(
     args: &RunStepArgs,
+    sub: &Pipeline,
     result: &PipelineResult,
     executor: &ParallelExecutor,
 ) -> Result<()> {
@@ -162,11 +193,9 @@ fn write_manifest(
     std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
     let mut used = std::collections::HashSet::new();
     let mut outputs = Vec::new();
-    let pipeline = registry::pipeline(&args.pipeline)?;
-    for step in pipeline
-        .steps()
-        .filter(|s| args.steps.iter().any(|n| *n == s.spec().name))
-    {
+    // The subset holds exactly the steps run: no
+    // second build of the whole pipeline (a cluster starts this per task).
+    for step in sub.steps() {
         let spec = step.spec();
         for output in spec.outputs.iter() {
             let Some(encoded) = result.encoded(&output.name) else {
@@ -197,6 +226,12 @@ fn write_manifest(
                 "attempts": s.attempts,
                 "notes": s.notes,
                 "error": s.error,
+                // What a cache entry of the step must keep, so that it is
+                // served again only while these files are unchanged.
+                "files_read": sub.files_read(s.name).iter().map(|r| serde_json::json!({
+                    "path": r.path,
+                    "hash": r.hash.to_hex(),
+                })).collect::<Vec<_>>(),
             })
         })
         .collect();

@@ -166,6 +166,134 @@ impl Pipeline {
     }
 }
 
+/// What a runner outside the process needs from the pipeline to share its
+/// cache (`cache serve`): keys are computed here, never by the runner, so
+/// a distributed run and a local one agree on them by construction.
+impl Pipeline {
+    /// The cache key of step `step` given its inputs' fingerprints
+    /// (`input` by artifact name; an input given in code and not by
+    /// `input` has its own) and its watched files' (`file`): the key a run
+    /// of the step would have.
+    ///
+    /// # Errors
+    /// [`Error::UnknownStep`], or [`Error::Usage`] naming the step and the
+    /// input without a fingerprint (one given with
+    /// [`input_opaque`](Self::input_opaque) has a new one in each process,
+    /// so its readers cannot run in another) or the watched file that
+    /// cannot be read.
+    pub(crate) fn step_key(
+        &self,
+        step: &str,
+        input: impl Fn(&str) -> Option<Fingerprint>,
+        file: impl Fn(&std::path::Path) -> Result<Fingerprint>,
+    ) -> Result<Fingerprint> {
+        let spec = self.step_spec(step)?;
+        let in_step = |e: String| Error::Usage(format!("step `{step}`: {e}"));
+        let base = super::step_cache::base_key(spec).map_err(in_step)?;
+        let inputs = spec.inputs.iter().map(|i| {
+            if let Some(fp) = input(&i.name) {
+                return Ok(fp);
+            }
+            match self.inputs.iter().find(|given| given.name == i.name) {
+                Some(given) if given.codec.kind() == CodecKind::Opaque => Err(format!(
+                    "its input `{}` is given in code with `input_opaque`: its fingerprint is new in each process, so the step cannot run in another; run it locally",
+                    i.name
+                )),
+                Some(given) => given.fingerprint().map_err(|e| e.to_string()),
+                None => Err(format!("no fingerprint for its input `{}`", i.name)),
+            }
+        });
+        super::step_cache::extend_key(base, spec, inputs, file).map_err(in_step)
+    }
+
+    /// The spec of step `name`.
+    ///
+    /// # Errors
+    /// [`Error::UnknownStep`], with the closest name.
+    pub(crate) fn step_spec(&self, name: &str) -> Result<&crate::step::StepSpec> {
+        self.steps
+            .iter()
+            .map(|s| s.spec())
+            .find(|s| s.name == name)
+            .ok_or_else(|| Error::UnknownStep {
+                pipeline: self.name.clone(),
+                step: name.to_owned(),
+                hint: flowyml_suggest::did_you_mean(
+                    name,
+                    self.steps.iter().map(|s| s.spec().name.as_ref()),
+                ),
+            })
+    }
+
+    /// The fingerprint a run gives output `output` (its index) of a step
+    /// with key `key` when the output is opaque.
+    pub(crate) fn opaque_output_fingerprint(key: Fingerprint, output: usize) -> Fingerprint {
+        super::step_cache::opaque_fingerprint(key, output)
+    }
+
+    /// The output hashes stored under `key` for a step of `outputs`
+    /// outputs, where a run would serve them (see
+    /// `step_cache::served_hashes`).
+    ///
+    /// # Errors
+    /// If the store cannot be read.
+    pub(crate) fn served_hashes(
+        store: &crate::incremental::ArtifactStore,
+        key: &Fingerprint,
+        outputs: usize,
+    ) -> Result<Option<Vec<Fingerprint>>> {
+        super::step_cache::served_hashes(store, key, outputs)
+    }
+
+    /// The files step `step` read in its latest run in this process
+    /// ([`StepContext::read_file`](crate::step::StepContext::read_file) and
+    /// `watch`), with their hashes then: what a cache entry of the step
+    /// made elsewhere must keep, so that it is never served stale.
+    pub(crate) fn files_read(&self, step: &str) -> Vec<crate::step::FileRead> {
+        let index = self.steps.iter().position(|s| s.spec().name == step);
+        match (&self.cache, index) {
+            (Some(cache), Some(i)) => cache.files_read(i),
+            _ => Vec::new(),
+        }
+    }
+
+    /// The blob a cache entry keeps for the files its step read.
+    ///
+    /// # Errors
+    /// If they cannot be encoded.
+    pub(crate) fn files_read_blob(reads: &[crate::step::FileRead]) -> Result<Vec<u8>> {
+        super::step_cache::reads_blob(reads)
+    }
+
+    /// Run-time input `name` given as JSON, in the cache's own encoding:
+    /// the bytes `run-step --input` takes, whose hash is the fingerprint a
+    /// run gives the input.
+    ///
+    /// # Errors
+    /// As [`input_json`](Self::input_json); [`Error::Input`] for a type
+    /// that has no encoding.
+    pub(crate) fn encode_json_input(&self, name: &str, json: &str) -> Result<Vec<u8>> {
+        let input = self.json_input(name, json)?;
+        match input.codec.fingerprint(&*input.value) {
+            Some(Ok(crate::artifact::Fingerprinted {
+                encoded: Some(bytes),
+                ..
+            })) => Ok(bytes),
+            Some(Err(e)) => Err(Error::Input {
+                input: name.to_owned(),
+                message: format!("cannot be encoded: {e}"),
+            }),
+            _ => Err(Error::Input {
+                input: name.to_owned(),
+                message: format!(
+                    "`{}` has no encoding: it cannot be sent to another process",
+                    input.type_name
+                ),
+            }),
+        }
+    }
+}
+
 /// The groups of steps tied together by edges that cannot cross a
 /// process, each in step order, the groups in the order of their first
 /// step.

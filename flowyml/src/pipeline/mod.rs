@@ -287,6 +287,12 @@ impl Pipeline {
     /// the reader's type cannot be read from outside the program, or the
     /// text is not a value of it (with serde's line and column).
     pub fn input_json(&mut self, name: &str, json: &str) -> Result<&mut Self> {
+        let input = self.json_input(name, json)?;
+        Ok(self.add_runtime_input(input))
+    }
+
+    /// Input `name` decoded from `json` into the type its readers declare.
+    fn json_input(&self, name: &str, json: &str) -> Result<RuntimeInput> {
         let (spec, codec) = self.reader_of(name)?;
         let value = match codec.from_json(json) {
             None => return Err(not_decodable(name, spec)),
@@ -310,7 +316,7 @@ impl Pipeline {
             codec,
             fixed: None,
         };
-        Ok(self.add_runtime_input(input))
+        Ok(input)
     }
 
     /// Provides input `name` from bytes in the cache's own encoding (what

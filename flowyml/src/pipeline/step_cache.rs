@@ -156,6 +156,16 @@ impl StepCache {
         self.store.as_ref()
     }
 
+    /// The files the latest run of the step at `index` in this process
+    /// read, with their hashes then.
+    pub fn files_read(&self, index: usize) -> Vec<FileRead> {
+        self.entries.get(index).map_or_else(Vec::new, |entry| {
+            lock(&entry.latest)
+                .as_ref()
+                .map_or_else(Vec::new, |e| e.reads.clone())
+        })
+    }
+
     /// Makes the step at `index` rerun on its next run.
     pub fn invalidate(&mut self, index: usize) {
         *self.entries[index].invalidated.get_mut() = true;
@@ -167,28 +177,17 @@ impl StepCache {
         let base = match base.get() {
             Some(base) => *base,
             None => {
-                let key = KeyBuilder::new(&spec.name)
-                    .code(Fingerprint::from_bytes(spec.code_fingerprint))
-                    .option("resources", &*spec.resources)
-                    .map_err(|e| e.to_string())?
-                    .finish();
+                let key = base_key(spec)?;
                 *base.get_or_init(|| key)
             }
         };
-        let mut key = KeyBuilder::extend(base);
-        for (input, &slot) in spec.inputs.iter().zip(step.inputs) {
-            let fp = step.fingerprints[slot as usize]
+        let inputs = spec.inputs.iter().zip(step.inputs).map(|(input, &slot)| {
+            step.fingerprints[slot as usize]
                 .get()
-                .ok_or_else(|| format!("input `{}` has no fingerprint", input.name))?;
-            key = key.input(&input.name, *fp);
-        }
-        for path in spec.watch.iter() {
-            let fp = self
-                .file_fingerprint(Path::new(path))
-                .map_err(|e| format!("watched file `{path}`: {e}"))?;
-            key = key.input(&format!("file:{path}"), fp);
-        }
-        Ok(key.finish())
+                .copied()
+                .ok_or_else(|| format!("input `{}` has no fingerprint", input.name))
+        });
+        extend_key(base, spec, inputs, |path| self.file_fingerprint(path))
     }
 
     fn file_fingerprint(&self, path: &Path) -> Result<Fingerprint> {
@@ -523,6 +522,83 @@ impl StepCache {
     }
 }
 
+/// The part of a step's key fixed when the step was built: its name, code
+/// and options.
+pub(crate) fn base_key(spec: &StepSpec) -> Result<Fingerprint, String> {
+    Ok(KeyBuilder::new(&spec.name)
+        .code(Fingerprint::from_bytes(spec.code_fingerprint))
+        .option("resources", &*spec.resources)
+        .map_err(|e| e.to_string())?
+        .finish())
+}
+
+/// A step's key: `base` extended with its inputs' fingerprints (in
+/// parameter order) and its watched files' fingerprints, as `file` gives
+/// them. A run computes keys so; so does `cache serve` for a runner that
+/// runs the step in another process, which is why the two always agree.
+pub(crate) fn extend_key(
+    base: Fingerprint,
+    spec: &StepSpec,
+    inputs: impl IntoIterator<Item = Result<Fingerprint, String>>,
+    file: impl Fn(&Path) -> Result<Fingerprint>,
+) -> Result<Fingerprint, String> {
+    let mut key = KeyBuilder::extend(base);
+    for (input, fp) in spec.inputs.iter().zip(inputs) {
+        key = key.input(&input.name, fp?);
+    }
+    for path in spec.watch.iter() {
+        let fp = file(Path::new(path)).map_err(|e| format!("watched file `{path}`: {e}"))?;
+        key = key.input(&format!("file:{path}"), fp);
+    }
+    Ok(key.finish())
+}
+
+/// The output hashes of the entry `store` keeps under `key` for a step of
+/// `outputs` outputs, when it may be served as a run would serve it: whole
+/// (every blob present), and every file its run read unchanged. `None`
+/// otherwise: the step runs again. For runners outside the process
+/// (`cache serve`), which load the bytes themselves.
+pub(crate) fn served_hashes(
+    store: &ArtifactStore,
+    key: &Fingerprint,
+    outputs: usize,
+) -> Result<Option<Vec<Fingerprint>>> {
+    let Some(mut entry) = store.lookup(key)? else {
+        return Ok(None);
+    };
+    if entry.outputs.len() == outputs + 1 {
+        let list = entry.outputs.pop().expect("n + 1 blobs");
+        let Some(bytes) = store.get_bytes(&list)? else {
+            return Ok(None);
+        };
+        let Ok((magic, reads)) = codec::decode::<(String, Vec<FileRead>)>(&bytes) else {
+            return Ok(None);
+        };
+        let changed = reads
+            .iter()
+            .any(|r| store.file_fingerprint(&r.path).ok() != Some(r.hash));
+        if magic != READS_MAGIC || changed {
+            return Ok(None);
+        }
+    }
+    if entry.outputs.len() != outputs {
+        return Ok(None);
+    }
+    for hash in &entry.outputs {
+        if !store.contains(hash)? {
+            return Ok(None);
+        }
+    }
+    Ok(Some(entry.outputs))
+}
+
+/// The blob an entry keeps after its outputs for the files its run read
+/// (see [`served_hashes`]): for runners outside the process that commit
+/// what a step read elsewhere (`cache serve`).
+pub(crate) fn reads_blob(reads: &[FileRead]) -> Result<Vec<u8>> {
+    codec::encode(&(READS_MAGIC, reads))
+}
+
 /// What the store has for a step's key.
 enum Loaded {
     /// No entry.
@@ -539,7 +615,7 @@ enum Loaded {
 
 /// An opaque output's fingerprint: its producer's key, so it changes
 /// exactly when the producer's key does.
-fn opaque_fingerprint(key: Fingerprint, output: usize) -> Fingerprint {
+pub(crate) fn opaque_fingerprint(key: Fingerprint, output: usize) -> Fingerprint {
     KeyBuilder::new("opaque-output")
         .input("producer", key)
         .bytes("output", &output.to_le_bytes())

@@ -40,7 +40,7 @@ use super::entries::{Eviction, Outputs, evict_in, insert_entry_in, log_eviction}
 use super::history::{RunId, RunStatus, StepExecution};
 use super::pending::apply_pending;
 use super::writer::{INLINE_MAX, StagedArtifact};
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::incremental::fingerprint::Fingerprint;
 use crate::incremental::metadb::{duration_ns, hexes, now_ns};
 use crate::sync::lock;
@@ -279,30 +279,9 @@ impl<'s> RunWriter<'s> {
         Ok(())
     }
 
-    /// One flush of the filesystem that holds the store (its files, the
-    /// database and its WAL).
+    /// One flush of the filesystem that holds the store (see
+    /// [`ArtifactStore::sync_written`]).
     fn sync(&self) -> Result<()> {
-        let dir = &self.store.artifacts;
-        #[cfg(target_os = "linux")]
-        {
-            let d = std::fs::File::open(dir).map_err(|e| Error::io(dir, e))?;
-            rustix::fs::syncfs(&d).map_err(|e| Error::io(dir, e.into()))?;
-        }
-        #[cfg(not(target_os = "linux"))]
-        {
-            for path in lock(&self.written).iter() {
-                if let Ok(f) = std::fs::File::open(path) {
-                    f.sync_all().map_err(|e| Error::io(path, e))?;
-                }
-            }
-            super::dir::sync_dir(dir)?;
-            let db = self.store.db_path();
-            for file in [db.clone(), db.with_extension("sqlite-wal")] {
-                if let Ok(f) = std::fs::File::open(&file) {
-                    f.sync_all().map_err(|e| Error::io(&file, e))?;
-                }
-            }
-        }
-        Ok(())
+        self.store.sync_written(&lock(&self.written))
     }
 }

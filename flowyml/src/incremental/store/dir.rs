@@ -216,6 +216,41 @@ impl std::fmt::Debug for ArtifactStore {
     }
 }
 
+impl ArtifactStore {
+    /// Makes everything written to the store durable: on Linux one
+    /// `syncfs` of its filesystem (its files, the database and its WAL);
+    /// elsewhere each of the `written` files, the artifacts' directory and
+    /// the database's files.
+    ///
+    /// # Errors
+    /// [`Error::Io`] naming what could not be synced.
+    pub(crate) fn sync_written(&self, written: &[PathBuf]) -> Result<()> {
+        let dir = &self.artifacts;
+        #[cfg(target_os = "linux")]
+        {
+            let _ = written;
+            let d = File::open(dir).map_err(|e| Error::io(dir, e))?;
+            rustix::fs::syncfs(&d).map_err(|e| Error::io(dir, e.into()))?;
+        }
+        #[cfg(not(target_os = "linux"))]
+        {
+            for path in written {
+                if let Ok(f) = File::open(path) {
+                    f.sync_all().map_err(|e| Error::io(path, e))?;
+                }
+            }
+            sync_dir(dir)?;
+            let db = self.db_path();
+            for file in [db.clone(), db.with_extension("sqlite-wal")] {
+                if let Ok(f) = File::open(&file) {
+                    f.sync_all().map_err(|e| Error::io(&file, e))?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
 pub(super) fn sync_dir(dir: &Path) -> Result<()> {
     // Makes the rename durable; directories cannot be opened for syncing on
     // every platform, and the rename itself is what makes the write atomic.

@@ -8,7 +8,9 @@ use super::dir::ArtifactStore;
 use super::pending::apply_pending;
 use crate::error::Result;
 use crate::incremental::fingerprint::Fingerprint;
-use crate::incremental::metadb::{TxError, duration_of, exec, now_ns, ns_to_time, parse_hexes};
+use crate::incremental::metadb::{
+    TxError, duration_ns, duration_of, exec, hexes, now_ns, ns_to_time, parse_hexes,
+};
 use crate::sync::lock;
 
 /// One step of a run, as recorded in the history.
@@ -201,6 +203,34 @@ impl ArtifactStore {
                 ],
             )?;
             Ok(RunId(tx.last_insert_rowid()))
+        })
+    }
+
+    /// Records step executions of `run`, in one transaction (a runner
+    /// outside the process; a pipeline's run records through its
+    /// [`RunWriter`](super::RunWriter)).
+    ///
+    /// # Errors
+    /// [`Error::Database`](crate::Error::Database) (also for an unknown run).
+    pub(crate) fn record(&self, run: RunId, steps: &[StepExecution]) -> Result<()> {
+        let pending = std::mem::take(&mut *lock(&self.pending));
+        let mut db = lock(&self.db);
+        db.write(|tx| {
+            apply_pending(tx, &pending)?;
+            let mut ins = tx.prepare_cached(
+                "INSERT INTO step_executions(run_id, step, key, outputs, duration_ns, cached) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            )?;
+            for s in steps {
+                ins.execute(params![
+                    run.0,
+                    s.step,
+                    s.key.to_hex(),
+                    hexes(&s.outputs),
+                    duration_ns(s.duration),
+                    s.cached
+                ])?;
+            }
+            Ok(())
         })
     }
 

@@ -20,6 +20,34 @@ use crate::sync::lock;
 static TMP_COUNTER: AtomicU64 = AtomicU64::new(0);
 
 impl ArtifactStore {
+    /// Stores a step's encoded outputs and its entry at once, in one
+    /// transaction, for a runner outside the process (`cache serve`),
+    /// whose steps finish far apart: small outputs in their rows, larger
+    /// ones in files (fsynced if the store is durable).
+    ///
+    /// # Errors
+    /// [`Error::Io`], [`Error::Database`].
+    pub(crate) fn commit_encoded(
+        &self,
+        key: &Fingerprint,
+        step: &str,
+        outputs: &[Vec<u8>],
+        duration: Duration,
+    ) -> Result<Vec<Fingerprint>> {
+        let durable = self.options().durable;
+        let staged = outputs
+            .iter()
+            .map(|b| {
+                if b.len() <= INLINE_MAX {
+                    Ok(StagedArtifact::inline(self, b))
+                } else {
+                    self.stage_bytes_with(b, durable)
+                }
+            })
+            .collect::<Result<Vec<_>>>()?;
+        self.install_all(staged, Some((key, step, duration)))
+    }
+
     /// Writes already encoded bytes to a temporary file, hashed, and
     /// fsynced if `durable`, without recording them yet: a run's writes are
     /// made durable once, at its end (see [`RunWriter`](super::RunWriter)).
