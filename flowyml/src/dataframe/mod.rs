@@ -5,18 +5,21 @@
 //! | --- | --- |
 //! | shrink a frame, losslessly, with a report of every column | [`optimize_dataframe`], [`optimize_dataframe_with`], [`OptimizeReport`] |
 //! | measure a frame's memory, categorical dictionaries included | [`memory_usage`] |
+//! | optimize a table chunk by chunk into one schema that stacks | [`OptimizePlan`], [`PlanBuilder`] |
 //! | process a frame in batches | [`batches`]: zero-copy row slices |
 //! | read a CSV larger than memory | [`read_csv_chunks`]: bounded memory, optional progress bar by bytes |
 //!
 //! # Design
 //! - **Lossless by default.** Integers go to the smallest type that holds
 //!   the column's actual minimum and maximum (unsigned when nothing is
-//!   negative) and nulls stay nulls; floats become `f32` only where every
-//!   value reads back as the same decimal, so data that came from text keeps
-//!   its digits; strings become an `Enum` whose categories are sorted, so
+//!   negative) and nulls stay nulls; floats become `f32` only where a plain
+//!   cast back gives every value bit for bit (NaN payloads too), so any
+//!   computation on the optimized frame sees the original values; strings become an `Enum` whose categories are sorted, so
 //!   comparisons and sorts behave as they did on the strings. The lossy
 //!   choices ([`FloatPolicy::Tolerance`]) are opt-in and the report records
-//!   the largest error they introduced.
+//!   the largest error they introduced, and so does the opt-in
+//!   [`FloatPolicy::ShortestDecimal`], which keeps every value's digits
+//!   but not its value under a plain cast.
 //! - **Honest memory.** polars' `estimated_size` leaves out the dictionary of
 //!   a categorical column and the 16-byte view of every string;
 //!   [`memory_usage`] and the report count both (a dictionary as its
@@ -52,9 +55,11 @@
 //! ```
 
 mod csv;
+mod dates;
 mod memory;
 mod optimize;
 mod options;
+mod plan;
 mod report;
 
 use std::io::Cursor;
@@ -62,11 +67,14 @@ use std::io::Cursor;
 use polars::prelude::*;
 
 pub use csv::{
-    CsvChunks, CsvOptions, read_csv, read_csv_chunks, read_csv_chunks_with, read_csv_with,
+    CsvChunks, CsvOptions, ReadReport, read_csv, read_csv_chunks, read_csv_chunks_with,
+    read_csv_report, read_csv_with,
 };
+pub use dates::{BadDates, DateColumnReport, ParseDates};
 pub use memory::{column_memory_usage, memory_usage};
 pub use optimize::{optimize_dataframe, optimize_dataframe_with};
 pub use options::{FloatPolicy, OptimizeOptions};
+pub use plan::{MAX_PLAN_CATEGORIES, OptimizePlan, PlanBuilder};
 /// The polars this module is built on, so that users name the same types.
 pub use polars;
 pub use report::{ColumnReport, OptimizeReport, Outcome};

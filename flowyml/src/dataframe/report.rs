@@ -18,11 +18,12 @@ pub enum Outcome {
     /// Integers moved to the smallest type that holds every value.
     IntegerNarrowed,
     /// `f64` stored as `f32` under `rule`; `max_abs_error` is the largest
-    /// change of a value (0 under the lossless rules).
+    /// change a plain cast back to `f64` shows (0 under
+    /// [`FloatPolicy::BitExact`], where the cast gives every value back).
     FloatNarrowed {
         /// The rule that allowed it.
         rule: FloatPolicy,
-        /// The largest `|f32 - f64|` over the column.
+        /// The largest `|f64::from(f32) - f64|` over the column.
         max_abs_error: f64,
     },
     /// Strings became an `Enum` of this many sorted categories.
@@ -67,7 +68,14 @@ impl fmt::Display for Outcome {
                 rule: FloatPolicy::Tolerance(_),
                 max_abs_error,
             } => write!(f, "f32, lossy (max error {max_abs_error:.3e})"),
-            Outcome::FloatNarrowed { .. } => f.write_str("f32, lossless"),
+            Outcome::FloatNarrowed {
+                rule: FloatPolicy::ShortestDecimal,
+                max_abs_error,
+            } => write!(
+                f,
+                "f32, same decimal digits; a plain cast back is off by up to {max_abs_error:.3e} (restore() is exact)"
+            ),
+            Outcome::FloatNarrowed { .. } => f.write_str("f32, lossless (bit-exact)"),
             Outcome::Categorized { categories } => write!(f, "{categories} categories"),
             Outcome::KeptSmallest => f.write_str("kept: smallest type"),
             Outcome::KeptPrecision => f.write_str("kept: f32 would change values"),
@@ -154,19 +162,24 @@ impl OptimizeReport {
 
     /// The optimized frame with its original types: integers widened,
     /// `Enum`s back to strings, and `f32`s back to the exact `f64`s they
-    /// came from under the lossless float rules (under
-    /// [`FloatPolicy::Tolerance`](super::FloatPolicy::Tolerance) the values are the `f32`s widened).
+    /// came from under [`FloatPolicy::BitExact`](super::FloatPolicy::BitExact)
+    /// and [`FloatPolicy::ShortestDecimal`](super::FloatPolicy::ShortestDecimal)
+    /// (under [`FloatPolicy::Tolerance`](super::FloatPolicy::Tolerance) the
+    /// values are the `f32`s widened).
     /// Columns the report does not know are left as they are.
     ///
     /// ```
-    /// use flowyml::dataframe::{optimize_dataframe_with, OptimizeOptions};
+    /// use flowyml::dataframe::{optimize_dataframe_with, FloatPolicy, OptimizeOptions};
     /// use polars::prelude::*;
     ///
     /// let df = df!("t" => [39.02, 26.06, -0.1, f64::NAN], "n" => [1i64, 2, 3, 4])?;
-    /// let (small, report) = optimize_dataframe_with(&df, &OptimizeOptions::default())?;
+    /// let digits = OptimizeOptions::default().with_floats(FloatPolicy::ShortestDecimal);
+    /// let (small, report) = optimize_dataframe_with(&df, &digits)?;
     /// assert_eq!(small.column("t")?.dtype(), &DataType::Float32);
+    /// let cast = small.column("t")?.cast(&DataType::Float64)?;
+    /// assert_eq!(cast.f64()?.get(0), Some(39.02000045776367)); // a plain cast
     /// let back = report.restore(&small)?;
-    /// assert_eq!(back.column("t")?.f64()?.get(0), Some(39.02)); // not 39.020000457763672
+    /// assert_eq!(back.column("t")?.f64()?.get(0), Some(39.02));
     /// assert!(back.equals_missing(&df));
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
@@ -189,7 +202,7 @@ impl OptimizeReport {
                 let restored = match (report.outcome, series.dtype()) {
                     (
                         Outcome::FloatNarrowed {
-                            rule: FloatPolicy::Decimal,
+                            rule: FloatPolicy::ShortestDecimal,
                             ..
                         },
                         DataType::Float32,
