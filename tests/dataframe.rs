@@ -552,7 +552,8 @@ fn errors_name_the_column() {
 
 #[test]
 fn the_report_is_a_table_and_serializes() -> TestResult {
-    let df = df!("year" => [2013i64; 100], "carrier" => (0..100).map(|i| ["UA", "AA"][i % 2]).collect::<Vec<_>>())?;
+    // Enough rows that an Enum outweighs its dictionary (about 3.4 KB here).
+    let df = df!("year" => [2013i64; 1000], "carrier" => (0..1000).map(|i| ["UA", "AA"][i % 2]).collect::<Vec<_>>())?;
     let (small, report) = optimize(&df);
     let copy = report.clone();
     let table = copy.to_string();
@@ -561,7 +562,7 @@ fn the_report_is_a_table_and_serializes() -> TestResult {
     assert!(table.contains("enum[u8; 2]"), "{table}");
     assert!(table.lines().last().unwrap().starts_with("total"));
     let json = serde_json::to_value(&report)?;
-    assert_eq!(json["rows"], 100);
+    assert_eq!(json["rows"], 1000);
     assert_eq!(json["columns"][0]["dtype_after"], "u16");
     assert_eq!(json["columns"][0]["outcome"], "integer_narrowed");
     assert_eq!(
@@ -1136,5 +1137,55 @@ fn a_type_change_after_the_inferred_rows_names_column_record_and_fix() -> TestRe
         .map(|c| c.map(|c| c.height()))
         .sum::<flowyml::Result<usize>>()?;
     assert_eq!(rows, 10_001);
+    Ok(())
+}
+
+// ---------- Parquet ----------
+
+#[cfg(feature = "parquet")]
+#[test]
+fn parquet_round_trips_optimized_frames_and_names_bad_files() -> TestResult {
+    use flowyml::artifact::ArtifactCodec;
+    use flowyml::dataframe::{read_parquet, write_parquet};
+
+    let df = generated(30_000, 11);
+    let (small, report) = optimize(&df);
+    let dir = tempfile::tempdir()?;
+    let path = dir.path().join("small.parquet");
+    let bytes = write_parquet(&small, &path)?;
+    assert_eq!(bytes, std::fs::metadata(&path)?.len());
+    let back = read_parquet(&path)?;
+    assert_eq!(back.schema(), small.schema()); // Enums, u16 and i16 survive
+    assert!(back.equals_missing(&small));
+    assert_same_values(&report.restore(&back)?, &df);
+    // A pipeline input given as a path.
+    let input = serde_json::Value::String(path.display().to_string());
+    assert!(DataFrame::from_input(&input)?.equals_missing(&small));
+
+    let bad = dir.path().join("bad.parquet");
+    std::fs::write(&bad, b"not parquet at all")?;
+    let err = read_parquet(&bad).unwrap_err().to_string();
+    assert!(err.contains("bad.parquet"), "{err}");
+    assert!(matches!(
+        read_parquet(dir.path().join("none.parquet")),
+        Err(Error::Io { .. })
+    ));
+    Ok(())
+}
+
+#[cfg(feature = "parquet")]
+#[test]
+fn flights_through_parquet_equal_flights_from_csv() -> TestResult {
+    use flowyml::dataframe::{read_parquet, write_parquet};
+    let Some(dir) = data_dir() else { return Ok(()) };
+    let flights = read_csv(dir.join("flights.csv"))?;
+    let tmp = tempfile::tempdir()?;
+    let path = tmp.path().join("flights.parquet");
+    write_parquet(&flights, &path)?;
+    let back = read_parquet(&path)?;
+    assert!(back.equals_missing(&flights));
+    let (small, _) = optimize(&back);
+    let (expected, _) = optimize(&flights);
+    assert_eq!(small.schema(), expected.schema());
     Ok(())
 }

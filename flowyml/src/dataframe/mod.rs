@@ -7,6 +7,7 @@
 //! | measure a frame's memory, categorical dictionaries included | [`memory_usage`] |
 //! | optimize a table chunk by chunk into one schema that stacks | [`OptimizePlan`], [`PlanBuilder`] |
 //! | process a frame in batches | [`batches`]: zero-copy row slices |
+//! | read a Parquet file, write one (feature `parquet`) | `read_parquet`, `write_parquet` |
 //! | read a CSV larger than memory | [`read_csv_chunks`]: bounded memory, optional progress bar by bytes |
 //!
 //! # Design
@@ -59,6 +60,8 @@ mod dates;
 mod memory;
 mod optimize;
 mod options;
+#[cfg(feature = "parquet")]
+mod parquet;
 mod plan;
 mod report;
 
@@ -74,6 +77,8 @@ pub use dates::{BadDates, DateColumnReport, ParseDates};
 pub use memory::{column_memory_usage, memory_usage};
 pub use optimize::{optimize_dataframe, optimize_dataframe_with};
 pub use options::{FloatPolicy, OptimizeOptions};
+#[cfg(feature = "parquet")]
+pub use parquet::{read_parquet, write_parquet};
 pub use plan::{MAX_PLAN_CATEGORIES, OptimizePlan, PlanBuilder};
 /// The polars this module is built on, so that users name the same types.
 pub use polars;
@@ -225,7 +230,8 @@ impl crate::artifact::ArtifactCodec for DataFrame {
     }
 
     /// A frame on the command line is the path of a file to read: CSV
-    /// (`.csv`) or Arrow IPC (`.arrow`, `.ipc`, `.feather`).
+    /// (`.csv`), Arrow IPC (`.arrow`, `.ipc`, `.feather`) or, with the
+    /// `parquet` feature, Parquet (`.parquet`).
     fn from_input(input: &serde_json::Value) -> Result<Self> {
         let Some(path) = input.as_str() else {
             return Err(Error::Usage(format!(
@@ -242,8 +248,15 @@ impl crate::artifact::ArtifactCodec for DataFrame {
                 let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
                 decode_ipc(&bytes)
             }
+            #[cfg(feature = "parquet")]
+            Some("parquet") => read_parquet(path),
             _ => Err(Error::Usage(format!(
-                "`{path}`: a DataFrame is read from a `.csv` or `.arrow` file"
+                "`{path}`: a DataFrame is read from a `.csv`, `.arrow`{} file",
+                if cfg!(feature = "parquet") {
+                    " or `.parquet`"
+                } else {
+                    " (or, built with the `parquet` feature, `.parquet`)"
+                }
             ))),
         }
     }

@@ -20,7 +20,7 @@ use std::time::Instant;
 use polars::prelude::*;
 use rayon::prelude::*;
 
-use super::memory::{MAPPING_BYTES_PER_CATEGORY, column_memory_usage, dictionary_bytes};
+use super::memory::{column_memory_usage, dictionary_bytes, dictionary_model};
 use super::options::{FloatPolicy, OptimizeOptions};
 use super::report::{ColumnReport, OptimizeReport, Outcome, type_name};
 use crate::error::{Error, Result};
@@ -395,8 +395,8 @@ fn categorize(series: &Series, threshold: f64, bytes_before: usize) -> PolarsRes
     sorted.sort_unstable_by(|a, b| a.0.cmp(b.0));
     // More categories than u32 codes hold is an error, not a wrap.
     CategoricalPhysical::smallest_physical(sorted.len())?;
-    let strings: usize = sorted.iter().map(|(s, _)| s.len()).sum();
-    if enum_bytes(rows, sorted.len(), strings, validity.is_some()) >= bytes_before {
+    let dictionary = dictionary_model(sorted.iter().map(|(s, _)| s.len()));
+    if enum_bytes(rows, sorted.len(), dictionary, validity.is_some()) >= bytes_before {
         return Ok((None, Outcome::KeptLarger));
     }
 
@@ -417,19 +417,16 @@ fn categorize(series: &Series, threshold: f64, bytes_before: usize) -> PolarsRes
     ))
 }
 
-/// What an `Enum` of `categories` categories (`text` bytes of them) over
-/// `rows` rows would hold, dictionary included: the figure a string column
-/// is weighed against.
-pub(super) fn enum_bytes(rows: usize, categories: usize, text: usize, nulls: bool) -> usize {
+/// What an `Enum` of `categories` categories (whose dictionary holds
+/// `dictionary` bytes) over `rows` rows would hold: the figure a string
+/// column is weighed against.
+pub(super) fn enum_bytes(rows: usize, categories: usize, dictionary: usize, nulls: bool) -> usize {
     let width = match CategoricalPhysical::smallest_physical(categories) {
         Ok(CategoricalPhysical::U8) => 1,
         Ok(CategoricalPhysical::U16) => 2,
         _ => 4,
     };
-    rows * width
-        + rows.div_ceil(8) * usize::from(nulls)
-        + categories * (16 + MAPPING_BYTES_PER_CATEGORY)
-        + 2 * text
+    rows * width + rows.div_ceil(8) * usize::from(nulls) + dictionary
 }
 
 /// The `Enum` type of these categories, in this order (sorted, by the rules).

@@ -18,14 +18,13 @@
 
 use polars::prelude::*;
 
-use super::memory::column_memory_usage;
+use super::memory::{column_memory_usage, dictionary_bytes, dictionary_model};
 use super::optimize::{
     byte_width, cast_in_range, enum_bytes, enum_column, enum_dtype, first_float_misfit,
     float_check, integer_range, smallest_integer,
 };
 use super::options::{FloatPolicy, OptimizeOptions};
 use super::report::{ColumnReport, OptimizeReport, Outcome, type_name};
-use crate::dataframe::memory::dictionary_bytes;
 use crate::error::{Error, Result};
 
 /// More distinct strings than this in one column keep it text in a plan.
@@ -82,11 +81,10 @@ enum Stats {
     Integer(Option<(i128, i128)>),
     /// The largest plain-cast error so far, or `None` once a value misfit.
     Float(Option<f64>),
-    /// Distinct values so far (`None` past [`MAX_PLAN_CATEGORIES`]), their
-    /// text bytes, whether a null was seen, and the column's bytes.
+    /// Distinct values so far (`None` past [`MAX_PLAN_CATEGORIES`]),
+    /// whether a null was seen, and the column's bytes.
     Text {
         distinct: Option<PlHashSet<String>>,
-        text: usize,
         nulls: bool,
         bytes: usize,
     },
@@ -158,7 +156,6 @@ impl PlanBuilder {
             if options.category_threshold > 0.0 {
                 Stats::Text {
                     distinct: Some(PlHashSet::default()),
-                    text: 0,
                     nulls: false,
                     bytes: 0,
                 }
@@ -207,13 +204,18 @@ impl PlanBuilder {
                         Stats::Text { distinct: None, .. } => keep(Outcome::KeptDistinct),
                         Stats::Text {
                             distinct: Some(distinct),
-                            text,
                             nulls,
                             bytes,
                         } => {
                             if distinct.len() as f64 / rows as f64 >= threshold {
                                 keep(Outcome::KeptDistinct)
-                            } else if enum_bytes(rows, distinct.len(), text, nulls) >= bytes {
+                            } else if enum_bytes(
+                                rows,
+                                distinct.len(),
+                                dictionary_model(distinct.iter().map(String::len)),
+                                nulls,
+                            ) >= bytes
+                            {
                                 keep(Outcome::KeptLarger)
                             } else {
                                 let mut sorted: Vec<String> = distinct.into_iter().collect();
@@ -277,7 +279,6 @@ fn observe_column(
         }
         Stats::Text {
             distinct,
-            text,
             nulls,
             bytes,
         } => {
@@ -286,7 +287,6 @@ fn observe_column(
             if let Some(set) = distinct {
                 for value in series.str()?.iter().flatten() {
                     if !set.contains(value) {
-                        *text += value.len();
                         set.insert(value.to_owned());
                     }
                 }
