@@ -422,7 +422,7 @@ pub fn read_csv_with(path: impl AsRef<Path>, options: &CsvOptions) -> Result<Dat
 /// let path = dir.path().join("t.csv");
 /// std::fs::write(&path, "zip,born\n00501,1990-01-08\n10001,01/08/1990\n")?;
 /// let options = CsvOptions::default()
-///     .with_parse_dates(ParseDates::Infer)
+///     .with_parse_dates(ParseDates::Columns(vec!["born".into()]))
 ///     .with_bad_dates(BadDates::Null);
 /// let (df, report) = read_csv_report(&path, &options)?;
 /// assert_eq!(df.column("zip")?.str()?.get(0), Some("00501"));

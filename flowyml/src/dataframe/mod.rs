@@ -15,8 +15,9 @@
 //!   the column's actual minimum and maximum (unsigned when nothing is
 //!   negative) and nulls stay nulls; floats become `f32` only where a plain
 //!   cast back gives every value bit for bit (NaN payloads too), so any
-//!   computation on the optimized frame sees the original values; strings become an `Enum` whose categories are sorted, so
-//!   comparisons and sorts behave as they did on the strings. The lossy
+//!   computation on the optimized frame sees the original values; strings
+//!   become an `Enum` whose categories are sorted, so comparisons and sorts
+//!   behave as they did on the strings. The lossy
 //!   choices ([`FloatPolicy::Tolerance`]) are opt-in and the report records
 //!   the largest error they introduced, and so does the opt-in
 //!   [`FloatPolicy::ShortestDecimal`], which keeps every value's digits
@@ -49,7 +50,7 @@
 //! assert_eq!(small.column("temp")?.dtype(), &DataType::Float32);
 //! assert!(matches!(small.column("city")?.dtype(), DataType::Enum(..)));
 //! assert_eq!(report.bytes_after, memory_usage(&small));
-//! assert!(report.bytes_after * 4 < report.bytes_before);
+//! assert!(report.bytes_after * 3 < report.bytes_before); // the Enum's dictionary included
 //! assert!(report.restore(&small)?.equals_missing(&df)); // nothing lost
 //! println!("{report}");
 //! # Ok::<(), Box<dyn std::error::Error>>(())
