@@ -188,11 +188,15 @@ impl CsvOptions {
         source: &str,
     ) -> Result<Types> {
         let io = |e| Error::io(source, e);
+        // Only the types are kept from the inferred frame, so that it and
+        // the text of the same records are not held at once.
         let inferred = self
             .read_options()
             .into_reader_with_file_handle(sample().map_err(io)?)
             .finish()
-            .map_err(Error::polars(format!("inferring the types of {source}")))?;
+            .map_err(Error::polars(format!("inferring the types of {source}")))?
+            .schema()
+            .clone();
         let text = CsvReadOptions::default()
             .with_has_header(true)
             .with_infer_schema_length(Some(0))
@@ -202,12 +206,12 @@ impl CsvOptions {
             .map_err(Error::polars(format!(
                 "reading the first records of {source}"
             )))?;
-        let mut schema = inferred.schema().as_ref().clone();
+        let mut schema = inferred.as_ref().clone();
         let mut kept_as_text = Vec::new();
         let mut dates = Vec::new();
-        for (column, raw) in inferred.columns().iter().zip(text.columns()) {
-            let name = column.name().as_str();
-            let numeric = column.dtype().is_primitive_numeric();
+        for ((name, dtype), raw) in inferred.iter().zip(text.columns()) {
+            let name = name.as_str();
+            let numeric = dtype.is_primitive_numeric();
             if self.keep_leading_zeros && numeric && !self.given(name) && has_leading_zeros(raw) {
                 schema.set_dtype(name, DataType::String);
                 kept_as_text.push(name.to_owned());
@@ -216,7 +220,7 @@ impl CsvOptions {
                 ParseDates::Off => false,
                 ParseDates::Columns(names) => names.iter().any(|n| n == name),
                 ParseDates::Infer => {
-                    column.dtype() == &DataType::String && !self.given(name) && all_dates(raw)
+                    dtype == &DataType::String && !self.given(name) && all_dates(raw)
                 }
             };
             if date {
