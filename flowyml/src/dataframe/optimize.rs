@@ -20,9 +20,9 @@ use std::time::Instant;
 use polars::prelude::*;
 use rayon::prelude::*;
 
-use super::memory::{column_memory_usage, dictionary_bytes, dictionary_model};
+use super::memory::{column_memory_usage, dictionary_model};
 use super::options::{FloatPolicy, OptimizeOptions};
-use super::report::{ColumnReport, OptimizeReport, Outcome, type_name};
+use super::report::{ColumnReport, OptimizeReport, Outcome};
 use crate::error::{Error, Result};
 
 /// `df` with every column in its smallest lossless type, under the default
@@ -90,17 +90,7 @@ pub fn optimize_dataframe_with(
         .par_iter()
         .map(|column| optimize_column(column, options))
         .collect::<Result<Vec<_>>>()?;
-    let (columns, reports): (Vec<Column>, Vec<ColumnReport>) = results.into_iter().unzip();
-    let out =
-        DataFrame::new(df.height(), columns).map_err(Error::polars("rebuilding the DataFrame"))?;
-    let report = OptimizeReport {
-        rows: df.height(),
-        bytes_before: reports.iter().map(|c| c.bytes_before).sum(),
-        bytes_after: reports.iter().map(|c| c.bytes_after).sum(),
-        elapsed: start.elapsed(),
-        columns: reports,
-    };
-    Ok((out, report))
+    OptimizeReport::assemble(df.height(), results, start)
 }
 
 fn optimize_column(column: &Column, options: &OptimizeOptions) -> Result<(Column, ColumnReport)> {
@@ -136,16 +126,7 @@ fn optimize_column(column: &Column, options: &OptimizeOptions) -> Result<(Column
         }
     };
     let new = new.map_or_else(|| column.clone(), Column::from);
-    let report = ColumnReport {
-        name: column.name().to_string(),
-        dtype_before: type_name(column.dtype()),
-        dtype_after: type_name(new.dtype()),
-        bytes_before,
-        bytes_after: column_memory_usage(&new),
-        dictionary_bytes: dictionary_bytes(new.dtype()),
-        outcome,
-        original: column.dtype().clone(),
-    };
+    let report = ColumnReport::new(column, &new, bytes_before, outcome);
     Ok((new, report))
 }
 

@@ -18,13 +18,13 @@
 
 use polars::prelude::*;
 
-use super::memory::{column_memory_usage, dictionary_bytes, dictionary_model};
+use super::memory::{column_memory_usage, dictionary_model};
 use super::optimize::{
     byte_width, cast_in_range, enum_bytes, enum_column, enum_dtype, first_float_misfit,
     float_check, integer_range, smallest_integer,
 };
 use super::options::{FloatPolicy, OptimizeOptions};
-use super::report::{ColumnReport, OptimizeReport, Outcome, type_name};
+use super::report::{ColumnReport, OptimizeReport, Outcome};
 use crate::error::{Error, Result};
 
 /// More distinct strings than this in one column keep it text in a plan.
@@ -414,37 +414,18 @@ impl OptimizePlan {
     pub fn apply_with_report(&self, df: &DataFrame) -> Result<(DataFrame, OptimizeReport)> {
         let start = std::time::Instant::now();
         check_columns(df, self.columns.iter().map(|c| (&c.name, &c.original)), 0)?;
-        let (columns, reports): (Vec<Column>, Vec<ColumnReport>) = self
+        let results = self
             .columns
             .iter()
             .zip(df.columns())
             .map(|(planned, column)| {
                 let new = self.apply_column(planned, column)?;
-                let report = ColumnReport {
-                    name: planned.name.to_string(),
-                    dtype_before: type_name(column.dtype()),
-                    dtype_after: type_name(new.dtype()),
-                    bytes_before: column_memory_usage(column),
-                    bytes_after: column_memory_usage(&new),
-                    dictionary_bytes: dictionary_bytes(new.dtype()),
-                    outcome: planned.outcome,
-                    original: planned.original.clone(),
-                };
+                let bytes_before = column_memory_usage(column);
+                let report = ColumnReport::new(column, &new, bytes_before, planned.outcome);
                 Ok((new, report))
             })
-            .collect::<Result<Vec<_>>>()?
-            .into_iter()
-            .unzip();
-        let out = DataFrame::new(df.height(), columns)
-            .map_err(Error::polars("rebuilding the DataFrame"))?;
-        let report = OptimizeReport {
-            rows: df.height(),
-            bytes_before: reports.iter().map(|c| c.bytes_before).sum(),
-            bytes_after: reports.iter().map(|c| c.bytes_after).sum(),
-            elapsed: start.elapsed(),
-            columns: reports,
-        };
-        Ok((out, report))
+            .collect::<Result<Vec<_>>>()?;
+        OptimizeReport::assemble(df.height(), results, start)
     }
 
     fn apply_column(&self, planned: &PlannedColumn, column: &Column) -> Result<Column> {

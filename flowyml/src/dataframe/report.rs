@@ -7,6 +7,7 @@ use std::time::Duration;
 use polars::prelude::*;
 use serde::Serialize;
 
+use super::memory::{column_memory_usage, dictionary_bytes};
 use super::options::FloatPolicy;
 use crate::error::{Error, Result};
 
@@ -112,6 +113,25 @@ pub struct ColumnReport {
 }
 
 impl ColumnReport {
+    /// The report of `before` becoming `after` with this outcome.
+    pub(super) fn new(
+        before: &Column,
+        after: &Column,
+        bytes_before: usize,
+        outcome: Outcome,
+    ) -> Self {
+        ColumnReport {
+            name: before.name().to_string(),
+            dtype_before: type_name(before.dtype()),
+            dtype_after: type_name(after.dtype()),
+            bytes_before,
+            bytes_after: column_memory_usage(after),
+            dictionary_bytes: dictionary_bytes(after.dtype()),
+            outcome,
+            original: before.dtype().clone(),
+        }
+    }
+
     /// `bytes_before - bytes_after` (0 if it grew, which the rules avoid).
     pub fn bytes_saved(&self) -> usize {
         self.bytes_before.saturating_sub(self.bytes_after)
@@ -136,6 +156,26 @@ pub struct OptimizeReport {
 }
 
 impl OptimizeReport {
+    /// The optimized frame of these columns and the report of them, whose
+    /// optimization started at `start`.
+    pub(super) fn assemble(
+        rows: usize,
+        results: Vec<(Column, ColumnReport)>,
+        start: std::time::Instant,
+    ) -> Result<(DataFrame, Self)> {
+        let (columns, reports): (Vec<Column>, Vec<ColumnReport>) = results.into_iter().unzip();
+        let out =
+            DataFrame::new(rows, columns).map_err(Error::polars("rebuilding the DataFrame"))?;
+        let report = OptimizeReport {
+            rows,
+            bytes_before: reports.iter().map(|c| c.bytes_before).sum(),
+            bytes_after: reports.iter().map(|c| c.bytes_after).sum(),
+            elapsed: start.elapsed(),
+            columns: reports,
+        };
+        Ok((out, report))
+    }
+
     /// `bytes_before - bytes_after`.
     pub fn bytes_saved(&self) -> usize {
         self.bytes_before.saturating_sub(self.bytes_after)
