@@ -7,9 +7,10 @@ use std::path::PathBuf;
 use flowyml::Error;
 use flowyml::dataframe::polars::prelude::*;
 use flowyml::dataframe::{
-    CsvOptions, FloatPolicy, OptimizeOptions, OptimizeReport, Outcome, batches, decode_ipc,
-    encode_ipc, memory_usage, optimize_dataframe, optimize_dataframe_with, read_csv,
-    read_csv_chunks, read_csv_chunks_with, read_csv_with,
+    BadDates, CsvOptions, FloatPolicy, OptimizeOptions, OptimizePlan, OptimizeReport, Outcome,
+    ParseDates, batches, decode_ipc, encode_ipc, memory_usage, optimize_dataframe,
+    optimize_dataframe_with, read_csv, read_csv_chunks, read_csv_chunks_with, read_csv_report,
+    read_csv_with,
 };
 use flowyml_workspace::SplitMix64;
 
@@ -21,6 +22,38 @@ fn optimize(df: &DataFrame) -> (DataFrame, OptimizeReport) {
 
 fn optimize_with(df: &DataFrame, options: OptimizeOptions) -> (DataFrame, OptimizeReport) {
     optimize_dataframe_with(df, &options).expect("optimizes")
+}
+
+/// The opt-in rule that keeps every value's shortest decimal digits.
+fn digits() -> OptimizeOptions {
+    OptimizeOptions::default().with_floats(FloatPolicy::ShortestDecimal)
+}
+
+/// Every `f32` column of `small`, cast back with a plain polars cast, has
+/// the bits of the same column of `original`, NaN payloads included.
+fn assert_plain_cast_gives_back(small: &DataFrame, original: &DataFrame) {
+    for column in small.columns() {
+        if column.dtype() != &DataType::Float32 {
+            continue;
+        }
+        let cast = column.cast(&DataType::Float64).unwrap();
+        let before = original.column(column.name()).unwrap();
+        let bits = |c: &Column| -> Vec<Option<u64>> {
+            c.f64()
+                .unwrap()
+                .iter()
+                .map(|v| v.map(f64::to_bits))
+                .collect()
+        };
+        let (got, want) = (bits(&cast), bits(before));
+        let differ = got.iter().zip(&want).filter(|(a, b)| a != b).count();
+        assert_eq!(
+            differ,
+            0,
+            "column {}: {differ} values differ after a plain cast",
+            column.name()
+        );
+    }
 }
 
 /// Equal values, nulls in the same places, NaN equal to NaN.
@@ -231,18 +264,32 @@ fn empty_frames_are_returned_unchanged() -> TestResult {
 // ---------- floats ----------
 
 #[test]
-fn decimal_floats_become_f32_and_restore_exactly() -> TestResult {
+fn shortest_decimal_floats_become_f32_and_restore_exactly() -> TestResult {
     let df = df!(
         "t" => [Some(39.02), Some(26.06), Some(-0.0), Some(f64::NAN), Some(f64::INFINITY), Some(f64::NEG_INFINITY), None, Some(1012.3)],
     )?;
-    let (small, report) = optimize(&df);
+    let (small, report) = optimize_with(&df, digits());
     assert_eq!(dtype_of(&small, "t"), DataType::Float32);
+    // What a plain cast gives is in the report, and it is not nothing.
+    let plain = [39.02f64, 26.06, 1012.3]
+        .iter()
+        .map(|&v| (f64::from(v as f32) - v).abs())
+        .fold(0.0, f64::max);
+    assert!(plain > 0.0);
     assert_eq!(
         outcome(&report, "t"),
         Outcome::FloatNarrowed {
-            rule: FloatPolicy::Decimal,
-            max_abs_error: 0.0
+            rule: FloatPolicy::ShortestDecimal,
+            max_abs_error: plain
         }
+    );
+    let cast = small.column("t")?.cast(&DataType::Float64)?;
+    assert_eq!(cast.f64()?.get(0), Some(39.02000045776367));
+    assert!(
+        report
+            .to_string()
+            .contains("a plain cast back is off by up to"),
+        "{report}"
     );
     let t = small.column("t")?.f32()?;
     assert_eq!(t.get(0), Some(39.02f32));
@@ -265,7 +312,7 @@ fn floats_whose_digits_f32_cannot_keep_stay_f64() -> TestResult {
         "too_small" => [1e-50, 1.0],
         "f32_exact_but_long" => [f64::from(0.1f32), 0.5],
     )?;
-    let (small, report) = optimize(&df);
+    let (small, report) = optimize_with(&df, digits());
     for name in ["long_digits", "too_big", "too_small", "f32_exact_but_long"] {
         assert_eq!(dtype_of(&small, name), DataType::Float64, "{name}");
         assert_eq!(outcome(&report, name), Outcome::KeptPrecision, "{name}");
@@ -280,7 +327,7 @@ fn float_checks_span_blocks_and_skip_nulls() -> TestResult {
         .map(|i| (i % 7 != 0).then(|| f64::from(i % 5000) / 100.0))
         .collect();
     let clean = df!("x" => values.clone())?;
-    let (small, report) = optimize(&clean);
+    let (small, report) = optimize_with(&clean, digits());
     assert_eq!(dtype_of(&small, "x"), DataType::Float32);
     assert_eq!(
         small.column("x")?.null_count(),
@@ -290,23 +337,40 @@ fn float_checks_span_blocks_and_skip_nulls() -> TestResult {
 
     let mut spoiled = values;
     *spoiled.last_mut().unwrap() = Some(10.357019999999999);
-    let (small, report) = optimize(&df!("x" => spoiled)?);
+    let (small, report) = optimize_with(&df!("x" => spoiled)?, digits());
     assert_eq!(dtype_of(&small, "x"), DataType::Float64);
     assert_eq!(outcome(&report, "x"), Outcome::KeptPrecision);
     Ok(())
 }
 
 #[test]
-fn bit_exact_floats_only_take_exact_values() -> TestResult {
-    let df =
-        df!("exact" => [0.5, 0.25, 3.0, f64::from(0.1f32)], "decimal" => [0.1, 0.2, 0.3, 0.4])?;
-    let (small, report) = optimize_with(
-        &df,
-        OptimizeOptions::default().with_floats(FloatPolicy::BitExact),
-    );
+fn bit_exact_is_the_default_and_a_plain_cast_gives_every_value_back() -> TestResult {
+    let payload = f64::from_bits(0x7FF8_0000_0000_0001); // low bits f32 has no room for
+    let df = df!(
+        "exact" => [Some(0.5), Some(-0.0), Some(f64::NAN), Some(f64::INFINITY), None, Some(f64::from(0.1f32))],
+        "decimal" => [0.1, 0.2, 0.3, 0.4, 0.5, 0.6],
+        "payload" => [0.5, payload, 1.0, 2.0, 3.0, 4.0],
+    )?;
+    assert_eq!(OptimizeOptions::default().floats, FloatPolicy::BitExact);
+    let (small, report) = optimize(&df);
     assert_eq!(dtype_of(&small, "exact"), DataType::Float32);
+    assert_eq!(
+        outcome(&report, "exact"),
+        Outcome::FloatNarrowed {
+            rule: FloatPolicy::BitExact,
+            max_abs_error: 0.0
+        }
+    );
     assert_eq!(dtype_of(&small, "decimal"), DataType::Float64);
+    assert_eq!(outcome(&report, "payload"), Outcome::KeptPrecision);
+    assert_eq!(dtype_of(&small, "payload"), DataType::Float64);
+    assert_plain_cast_gives_back(&small, &df);
+    assert!(report.to_string().contains("bit-exact"), "{report}");
     assert_same_values(&report.restore(&small)?, &df);
+    // The digits rule keeps the decimals' digits but not a NaN's payload.
+    let (small, _) = optimize_with(&df, digits());
+    assert_eq!(dtype_of(&small, "decimal"), DataType::Float32);
+    assert_eq!(dtype_of(&small, "payload"), DataType::Float64);
     Ok(())
 }
 
@@ -488,7 +552,8 @@ fn errors_name_the_column() {
 
 #[test]
 fn the_report_is_a_table_and_serializes() -> TestResult {
-    let df = df!("year" => [2013i64; 100], "carrier" => (0..100).map(|i| ["UA", "AA"][i % 2]).collect::<Vec<_>>())?;
+    // Enough rows that an Enum outweighs its dictionary (about 3.4 KB here).
+    let df = df!("year" => [2013i64; 1000], "carrier" => (0..1000).map(|i| ["UA", "AA"][i % 2]).collect::<Vec<_>>())?;
     let (small, report) = optimize(&df);
     let copy = report.clone();
     let table = copy.to_string();
@@ -497,7 +562,7 @@ fn the_report_is_a_table_and_serializes() -> TestResult {
     assert!(table.contains("enum[u8; 2]"), "{table}");
     assert!(table.lines().last().unwrap().starts_with("total"));
     let json = serde_json::to_value(&report)?;
-    assert_eq!(json["rows"], 100);
+    assert_eq!(json["rows"], 1000);
     assert_eq!(json["columns"][0]["dtype_after"], "u16");
     assert_eq!(json["columns"][0]["outcome"], "integer_narrowed");
     assert_eq!(
@@ -554,11 +619,14 @@ fn default_options_round_trip_every_value() -> TestResult {
     let (small, report) = optimize(&df);
     assert_eq!(dtype_of(&small, "id"), DataType::UInt16);
     assert_eq!(dtype_of(&small, "delay"), DataType::Int16);
-    assert_eq!(dtype_of(&small, "temp"), DataType::Float32);
+    assert_eq!(dtype_of(&small, "temp"), DataType::Float64); // decimals are not f32s
     assert_eq!(dtype_of(&small, "noise"), DataType::Float64); // 53 random bits
     assert!(matches!(dtype_of(&small, "carrier"), DataType::Enum(..)));
     assert!(matches!(dtype_of(&small, "tail"), DataType::Enum(..)));
     assert!(report.ratio() < 0.5, "{report}");
+    assert_same_values(&report.restore(&small)?, &df);
+    let (small, report) = optimize_with(&df, digits());
+    assert_eq!(dtype_of(&small, "temp"), DataType::Float32);
     assert_same_values(&report.restore(&small)?, &df);
     Ok(())
 }
@@ -680,7 +748,7 @@ fn a_value_that_does_not_fit_the_inferred_type_names_file_and_records() -> TestR
     assert!(results[0].is_ok() && results[1].is_ok());
     let err = results[2].as_ref().unwrap_err().to_string();
     assert!(
-        err.contains("data.csv") && err.contains("records 41..=51"),
+        err.contains("data.csv") && err.contains("column `n`") && err.contains("record 51"),
         "{err}"
     );
     // Naming the type fixes it.
@@ -780,14 +848,344 @@ fn flights_in_chunks_equal_flights_whole() -> TestResult {
 }
 
 #[test]
-fn weather_floats_keep_their_digits() -> TestResult {
+fn weather_floats_survive_a_plain_cast_by_default_and_keep_digits_on_request() -> TestResult {
     let Some(dir) = data_dir() else { return Ok(()) };
     let weather = read_csv(dir.join("weather.csv"))?;
     let (small, report) = optimize(&weather);
     println!("{report}");
+    // 39.02 is no f32: the default keeps it, so computations see 39.02.
+    assert_eq!(dtype_of(&small, "temp"), DataType::Float64);
+    assert_eq!(outcome(&report, "temp"), Outcome::KeptPrecision);
+    assert_plain_cast_gives_back(&small, &weather);
+    assert_same_values(&report.restore(&small)?, &weather);
+
+    let (small, report) = optimize_with(&weather, digits());
     assert_eq!(dtype_of(&small, "temp"), DataType::Float32);
     // 10.357019999999999 is not an f32's shortest decimal.
     assert_eq!(dtype_of(&small, "wind_speed"), DataType::Float64);
+    let Outcome::FloatNarrowed { max_abs_error, .. } = outcome(&report, "temp") else {
+        panic!("temp was not narrowed")
+    };
+    assert!(max_abs_error > 0.0, "a plain cast changes temp: {report}");
     assert_same_values(&report.restore(&small)?, &weather);
+    Ok(())
+}
+
+// ---------- one schema across chunks ----------
+
+/// `id,carrier`: ids 0–199 with AA/UA in the first 10,000 rows, ids from
+/// 1000 with AA/DL in the rest.
+fn two_halves_csv() -> (tempfile::TempDir, PathBuf) {
+    let mut text = String::from("id,carrier\n");
+    for i in 0..10_000 {
+        text.push_str(&format!("{},{}\n", i % 200, ["AA", "UA"][i % 2]));
+    }
+    for i in 0..10_000 {
+        text.push_str(&format!("{},{}\n", 1000 + i, ["AA", "DL"][i % 2]));
+    }
+    write_csv(&text)
+}
+
+fn stack(frames: &[DataFrame]) -> flowyml::Result<DataFrame> {
+    let mut out = frames[0].clone();
+    for f in &frames[1..] {
+        out.vstack_mut(f).map_err(|e| flowyml::Error::DataFrame {
+            column: None,
+            message: e.to_string(),
+        })?;
+    }
+    Ok(out)
+}
+
+#[test]
+fn chunks_optimized_under_one_plan_stack() -> TestResult {
+    let (_dir, path) = two_halves_csv();
+    let whole = read_csv(&path)?;
+    // Each chunk alone gets its own widths and categories: they do not stack.
+    let alone: Vec<DataFrame> = read_csv_chunks(&path, 10_000)?
+        .map(|c| optimize_dataframe(&c?))
+        .collect::<flowyml::Result<_>>()?;
+    assert_ne!(alone[0].schema(), alone[1].schema());
+    assert!(stack(&alone).is_err());
+
+    let options = OptimizeOptions::default();
+    let plan = OptimizePlan::from_chunks(read_csv_chunks(&path, 10_000)?, &options)?;
+    assert_eq!(plan.rows(), 20_000);
+    let mut reports = Vec::new();
+    let planned: Vec<DataFrame> = read_csv_chunks(&path, 10_000)?
+        .map(|c| {
+            let (df, report) = plan.apply_with_report(&c?)?;
+            reports.push(report);
+            Ok(df)
+        })
+        .collect::<flowyml::Result<_>>()?;
+    assert_eq!(planned[0].schema(), planned[1].schema());
+    let stacked = stack(&planned)?;
+    assert_eq!(stacked.schema().as_ref(), plan.schema());
+    assert_eq!(dtype_of(&stacked, "id"), DataType::UInt16); // 10,999 is the largest
+    let DataType::Enum(fcats, _) = dtype_of(&stacked, "carrier") else {
+        panic!("carrier is not an Enum")
+    };
+    let categories: Vec<_> = fcats.categories().values_iter().collect();
+    assert_eq!(categories, ["AA", "DL", "UA"]);
+    assert_same_values(&reports[0].restore(&stacked)?, &whole);
+    // The plan's types are the ones the whole table gets at once.
+    let (at_once, _) = optimize(&whole);
+    assert_eq!(at_once.schema(), stacked.schema());
+    Ok(())
+}
+
+#[test]
+fn a_plan_from_a_sample_names_the_value_it_cannot_hold() -> TestResult {
+    let (_dir, path) = two_halves_csv();
+    let mut chunks = read_csv_chunks(&path, 10_000)?;
+    let first = chunks.next().expect("a first chunk")?;
+    let second = chunks.next().expect("a second chunk")?;
+    let plan = OptimizePlan::from_frame(&first, &OptimizeOptions::default())?;
+    assert_eq!(plan.apply(&first)?.column("id")?.dtype(), &DataType::UInt8);
+    let err = plan.apply(&second).unwrap_err().to_string();
+    assert!(
+        err.contains("column `id`")
+            && err.contains("row 0")
+            && err.contains("1000")
+            && err.contains("from_chunks"),
+        "{err}"
+    );
+    let only_carrier = second.select(["carrier"])?;
+    let carrier_plan =
+        OptimizePlan::from_frame(&first.select(["carrier"])?, &OptimizeOptions::default())?;
+    let err = carrier_plan.apply(&only_carrier).unwrap_err().to_string();
+    assert!(
+        err.contains("column `carrier`") && err.contains("row 1") && err.contains("`DL`"),
+        "{err}"
+    );
+
+    let floats = df!("x" => [0.5, 0.25])?;
+    let plan = OptimizePlan::from_frame(&floats, &OptimizeOptions::default())?;
+    let err = plan
+        .apply(&df!("x" => [0.5, 0.1])?)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("column `x`") && err.contains("row 1") && err.contains("0.1"),
+        "{err}"
+    );
+    let err = plan.apply(&df!("y" => [0.5])?).unwrap_err().to_string();
+    assert!(err.contains("`y`") && err.contains("`x`"), "{err}");
+    let err = plan.apply(&df!("x" => [1i64])?).unwrap_err().to_string();
+    assert!(err.contains("column `x`") && err.contains("i64"), "{err}");
+    let err = plan
+        .apply(&df!("x" => [0.5], "z" => [1i64])?)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("`z`"), "{err}");
+    Ok(())
+}
+
+#[test]
+fn flights_in_chunks_of_10_000_stack_under_one_plan() -> TestResult {
+    let Some(dir) = data_dir() else { return Ok(()) };
+    let path = dir.join("flights.csv");
+    let options = OptimizeOptions::default();
+    let plan = OptimizePlan::from_chunks(read_csv_chunks(&path, 10_000)?, &options)?;
+    let mut frames = Vec::new();
+    let mut report = None;
+    for chunk in read_csv_chunks(&path, 10_000)? {
+        let (df, r) = plan.apply_with_report(&chunk?)?;
+        frames.push(df);
+        report.get_or_insert(r);
+    }
+    assert_eq!(frames.len(), 34);
+    let stacked = stack(&frames)?;
+    assert_eq!(stacked.schema().as_ref(), plan.schema());
+    let whole = read_csv(&path)?;
+    let (at_once, _) = optimize(&whole);
+    for column in at_once.columns() {
+        assert_eq!(
+            column.dtype(),
+            &dtype_of(&stacked, column.name()),
+            "{}",
+            column.name()
+        );
+    }
+    assert_same_values(&report.expect("34 chunks").restore(&stacked)?, &whole);
+    Ok(())
+}
+
+// ---------- reads that say what they did ----------
+
+#[test]
+fn leading_zeros_keep_a_column_text() -> TestResult {
+    let (_dir, path) =
+        write_csv("zip,count,zeros,price\n00501,7,0,0.5\n10001,8,00,01.5\n02134,9,000,2.5\n");
+    let (df, report) = read_csv_report(&path, &CsvOptions::default())?;
+    assert_eq!(df.column("zip")?.str()?.get(0), Some("00501"));
+    assert_eq!(dtype_of(&df, "count"), DataType::Int64);
+    assert_eq!(dtype_of(&df, "zeros"), DataType::Int64); // all zeros lose nothing
+    assert_eq!(df.column("price")?.str()?.get(1), Some("01.5"));
+    assert_eq!(report.kept_as_text, ["zip", "price"]);
+    let chunks = read_csv_chunks(&path, 2)?;
+    assert_eq!(chunks.report().kept_as_text, ["zip", "price"]);
+    let first = chunks.into_iter().next().expect("a chunk")?;
+    assert_eq!(first.column("zip")?.str()?.get(0), Some("00501"));
+    // Numbers on request, either way.
+    let numbers = read_csv_with(
+        &path,
+        &CsvOptions::default().with_dtype("zip", DataType::Int64),
+    )?;
+    assert_eq!(numbers.column("zip")?.i64()?.get(0), Some(501));
+    let numbers = read_csv_with(&path, &CsvOptions::default().with_keep_leading_zeros(false))?;
+    assert_eq!(dtype_of(&numbers, "zip"), DataType::Int64);
+    Ok(())
+}
+
+#[test]
+fn dates_parse_on_request_and_bad_ones_are_named_or_counted() -> TestResult {
+    let mut text = String::from("id,day,note\n");
+    for i in 0..30 {
+        let day = if i == 21 {
+            "01/08/1990".to_owned()
+        } else {
+            format!("1990-01-{:02}", i % 28 + 1)
+        };
+        text.push_str(&format!("{i},{day},x{i}\n"));
+    }
+    let (_dir, path) = write_csv(&text);
+    // Off by default: dates stay text.
+    assert_eq!(dtype_of(&read_csv(&path)?, "day"), DataType::String);
+
+    let strict = CsvOptions::default().with_parse_dates(ParseDates::Columns(vec!["day".into()]));
+    let err = read_csv_with(&path, &strict).unwrap_err().to_string();
+    assert!(
+        err.contains("column `day`") && err.contains("record 22") && err.contains("01/08/1990"),
+        "{err}"
+    );
+    let err = read_csv_chunks_with(&path, 10, &strict)?
+        .collect::<flowyml::Result<Vec<_>>>()
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("column `day`") && err.contains("record 22"),
+        "{err}"
+    );
+
+    let lenient = strict.clone().with_bad_dates(BadDates::Null);
+    let (df, report) = read_csv_report(&path, &lenient)?;
+    assert_eq!(dtype_of(&df, "day"), DataType::Date);
+    assert_eq!(df.column("day")?.null_count(), 1);
+    assert_eq!(report.dates_nulled(), 1);
+    assert_eq!(
+        report.dates[0].first_bad,
+        Some((22, "01/08/1990".to_owned()))
+    );
+    let day = df.column("day")?.cast(&DataType::Int32)?;
+    assert_eq!(day.i32()?.get(7), Some(7312)); // 1990-01-08
+    let mut chunks = read_csv_chunks_with(&path, 10, &lenient)?;
+    let frames: Vec<DataFrame> = chunks.by_ref().collect::<flowyml::Result<_>>()?;
+    assert_eq!(
+        chunks.report().dates[0].first_bad,
+        Some((22, "01/08/1990".to_owned()))
+    );
+    assert!(frames.iter().all(|f| dtype_of(f, "day") == DataType::Date));
+
+    // Inferred: the sample of 10 records is all dates, `note` is not.
+    let inferred = CsvOptions::default()
+        .with_parse_dates(ParseDates::Infer)
+        .with_infer_schema_rows(10)
+        .with_bad_dates(BadDates::Null);
+    let (df, report) = read_csv_report(&path, &inferred)?;
+    assert_eq!(dtype_of(&df, "day"), DataType::Date);
+    assert_eq!(dtype_of(&df, "note"), DataType::String);
+    assert_eq!(report.dates.len(), 1);
+
+    let missing = CsvOptions::default().with_parse_dates(ParseDates::Columns(vec!["born".into()]));
+    let err = read_csv_with(&path, &missing).unwrap_err().to_string();
+    assert!(err.contains("column `born`"), "{err}");
+    Ok(())
+}
+
+#[test]
+fn a_type_change_after_the_inferred_rows_names_column_record_and_fix() -> TestResult {
+    let mut text = String::from("name,x\n");
+    for i in 0..10_000 {
+        text.push_str(&format!("n{i},{i}\n"));
+    }
+    text.push_str("late,1.5\n");
+    let (_dir, path) = write_csv(&text);
+    let err = read_csv(&path).unwrap_err().to_string();
+    for part in [
+        "column `x`",
+        "record 10001",
+        "`1.5`",
+        "with_dtype(\"x\", DataType::Float64)",
+        "with_infer_schema_rows",
+        "with_full_scan",
+    ] {
+        assert!(err.contains(part), "{part} missing: {err}");
+    }
+    let err = read_csv_chunks(&path, 3000)?
+        .collect::<flowyml::Result<Vec<_>>>()
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("column `x`") && err.contains("record 10001"),
+        "{err}"
+    );
+    let df = read_csv_with(&path, &CsvOptions::default().with_full_scan())?;
+    assert_eq!(dtype_of(&df, "x"), DataType::Float64);
+    let rows: usize = read_csv_chunks_with(&path, 3000, &CsvOptions::default().with_full_scan())?
+        .map(|c| c.map(|c| c.height()))
+        .sum::<flowyml::Result<usize>>()?;
+    assert_eq!(rows, 10_001);
+    Ok(())
+}
+
+// ---------- Parquet ----------
+
+#[cfg(feature = "parquet")]
+#[test]
+fn parquet_round_trips_optimized_frames_and_names_bad_files() -> TestResult {
+    use flowyml::artifact::ArtifactCodec;
+    use flowyml::dataframe::{read_parquet, write_parquet};
+
+    let df = generated(30_000, 11);
+    let (small, report) = optimize(&df);
+    let dir = tempfile::tempdir()?;
+    let path = dir.path().join("small.parquet");
+    let bytes = write_parquet(&small, &path)?;
+    assert_eq!(bytes, std::fs::metadata(&path)?.len());
+    let back = read_parquet(&path)?;
+    assert_eq!(back.schema(), small.schema()); // Enums, u16 and i16 survive
+    assert!(back.equals_missing(&small));
+    assert_same_values(&report.restore(&back)?, &df);
+    // A pipeline input given as a path.
+    let input = serde_json::Value::String(path.display().to_string());
+    assert!(DataFrame::from_input(&input)?.equals_missing(&small));
+
+    let bad = dir.path().join("bad.parquet");
+    std::fs::write(&bad, b"not parquet at all")?;
+    let err = read_parquet(&bad).unwrap_err().to_string();
+    assert!(err.contains("bad.parquet"), "{err}");
+    assert!(matches!(
+        read_parquet(dir.path().join("none.parquet")),
+        Err(Error::Io { .. })
+    ));
+    Ok(())
+}
+
+#[cfg(feature = "parquet")]
+#[test]
+fn flights_through_parquet_equal_flights_from_csv() -> TestResult {
+    use flowyml::dataframe::{read_parquet, write_parquet};
+    let Some(dir) = data_dir() else { return Ok(()) };
+    let flights = read_csv(dir.join("flights.csv"))?;
+    let tmp = tempfile::tempdir()?;
+    let path = tmp.path().join("flights.parquet");
+    write_parquet(&flights, &path)?;
+    let back = read_parquet(&path)?;
+    assert!(back.equals_missing(&flights));
+    let (small, _) = optimize(&back);
+    let (expected, _) = optimize(&flights);
+    assert_eq!(small.schema(), expected.schema());
     Ok(())
 }

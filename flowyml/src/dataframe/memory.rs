@@ -4,10 +4,10 @@ use polars::prelude::*;
 
 /// The bytes `df` holds, counted more honestly than polars'
 /// `estimated_size`, which leaves out two things: the dictionaries of `Enum`
-/// and `Categorical` columns (counted here as their categories plus an
-/// estimate of polars' hash table over them, measured at about 120 bytes
-/// per category on polars 0.55) and the 16-byte view that every string
-/// (and binary) value has besides its text.
+/// and `Categorical` columns (counted here as polars 0.55 allocates them:
+/// the categories, the hash table over them with its earlier generations,
+/// and about 1 KB of fixed structure each) and the 16-byte view that every
+/// string (and binary) value has besides its text.
 ///
 /// ```
 /// use flowyml::dataframe::{memory_usage, optimize_dataframe};
@@ -58,30 +58,85 @@ pub fn column_memory_usage(column: &Column) -> usize {
     data + dictionary_bytes(column.dtype())
 }
 
-/// Bytes of polars' hash table per category besides the text, measured on
-/// polars 0.55 with a counting allocator (131 to 141 bytes per category for
-/// 4,000 to 100,000 categories, text included): each string is copied into
-/// its own allocation, the table keeps spare slots, and an id-to-string
-/// vector holds a slice and a hash per category.
-pub(super) const MAPPING_BYTES_PER_CATEGORY: usize = 120;
+/// The heap polars 0.55 holds for a dictionary whose categories have these
+/// byte lengths, in order: its structure as polars allocates it, checked
+/// against a counting allocator (`tests/alloc/dataframe_memory.rs`) to the
+/// byte for short strings.
+///
+/// - a fixed 1,032 bytes (the frozen categories, their mapping and arrays);
+/// - per category, its 16-byte view and the mapping's entry: a 24-byte
+///   header and a copy of the text;
+/// - the mapping's hash table, which starts at 32 slots, doubles past 3/4
+///   full and keeps every earlier generation (9 bytes a slot and 32 of
+///   header each), and the list of those generations;
+/// - the id-to-string vector, in buckets of 32, 64, 128, ... entries of
+///   32 bytes, each allocated when the one before is 7/8 full;
+/// - text longer than 12 bytes (not inline in its view) in blocks of
+///   8 KiB, doubling up to 16 MiB, with 48 bytes per block and 24 per slot
+///   of the block list.
+pub(super) fn dictionary_model(lengths: impl IntoIterator<Item = usize>) -> usize {
+    const FIXED: usize = 1032;
+    let mut bytes = FIXED;
+    let mut n = 0usize;
+    let (mut block_len, mut block_used, mut blocks, mut next_block) =
+        (0usize, 0usize, 0usize, 8192usize);
+    for len in lengths {
+        n += 1;
+        bytes += 16 + 24 + len;
+        if len > 12 {
+            if block_used + len > block_len {
+                block_len = next_block.max(len);
+                next_block = (next_block * 2).min(16 << 20);
+                block_used = 0;
+                blocks += 1;
+                bytes += block_len + 48;
+            }
+            block_used += len;
+        }
+    }
+    if blocks > 0 {
+        bytes += 24 * blocks.next_power_of_two().max(4);
+    }
+    if n == 0 {
+        return bytes;
+    }
+    // Hash table generations: 32 slots, doubled while more than 3/4 full.
+    let (mut slots, mut generations) = (32usize, 1usize);
+    bytes += 32 + 9 * slots;
+    while n > slots * 3 / 4 {
+        slots *= 2;
+        generations += 1;
+        bytes += 32 + 9 * slots;
+    }
+    bytes += 8 * generations.next_power_of_two().max(4);
+    // Id-to-string buckets.
+    let (mut bucket, mut capacity) = (32usize, 0usize);
+    loop {
+        bytes += 32 * bucket;
+        capacity += bucket;
+        if n <= capacity - bucket / 8 {
+            break;
+        }
+        bucket *= 2;
+    }
+    bytes
+}
 
 pub(super) fn dictionary_bytes(dtype: &DataType) -> usize {
     match dtype {
         DataType::Enum(fcats, _) => {
-            let cats = fcats.categories();
-            // The categories array (views and buffers), then the mapping.
-            cats.len() * 16
-                + cats.total_buffer_len()
-                + cats.total_bytes_len()
-                + cats.len() * MAPPING_BYTES_PER_CATEGORY
+            dictionary_model(fcats.categories().values_iter().map(str::len))
         }
         DataType::Categorical(_, mapping) => {
+            // A global mapping has no categories array of its own: its text
+            // lives in the mapping's entries only.
             let n = mapping.num_cats_upper_bound();
-            let strings: usize = (0..n)
+            let lengths: Vec<usize> = (0..n)
                 .filter_map(|i| mapping.cat_to_str(i as CatSize))
                 .map(str::len)
-                .sum();
-            strings + n * MAPPING_BYTES_PER_CATEGORY
+                .collect();
+            let views_and_blocks = dictionary_model(lengths.iter().map(|_| 0)) - 16 * n;
+            views_and_blocks + lengths.iter().sum::<usize>()
         }
         _ => 0,
     }

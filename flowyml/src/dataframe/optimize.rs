@@ -20,9 +20,9 @@ use std::time::Instant;
 use polars::prelude::*;
 use rayon::prelude::*;
 
-use super::memory::{MAPPING_BYTES_PER_CATEGORY, column_memory_usage, dictionary_bytes};
+use super::memory::{column_memory_usage, dictionary_model};
 use super::options::{FloatPolicy, OptimizeOptions};
-use super::report::{ColumnReport, OptimizeReport, Outcome, type_name};
+use super::report::{ColumnReport, OptimizeReport, Outcome};
 use crate::error::{Error, Result};
 
 /// `df` with every column in its smallest lossless type, under the default
@@ -52,7 +52,8 @@ pub fn optimize_dataframe(df: &DataFrame) -> Result<DataFrame> {
 ///   maximum, unsigned when nothing is negative; nulls stay nulls. An
 ///   all-null column holds no value and gets `u8`.
 /// - Floats (`f64`): `f32` when [`OptimizeOptions::floats`] allows it for
-///   every value; NaN and ±infinity convert exactly.
+///   every value; under the default [`FloatPolicy::BitExact`] that is where
+///   a plain cast back gives every value bit for bit, NaN payloads included.
 /// - Strings: an `Enum` of the sorted distinct values, with `u8`, `u16` or
 ///   `u32` codes, when distinct non-null values / rows is below
 ///   [`OptimizeOptions::category_threshold`] (a column at exactly the
@@ -89,17 +90,7 @@ pub fn optimize_dataframe_with(
         .par_iter()
         .map(|column| optimize_column(column, options))
         .collect::<Result<Vec<_>>>()?;
-    let (columns, reports): (Vec<Column>, Vec<ColumnReport>) = results.into_iter().unzip();
-    let out =
-        DataFrame::new(df.height(), columns).map_err(Error::polars("rebuilding the DataFrame"))?;
-    let report = OptimizeReport {
-        rows: df.height(),
-        bytes_before: reports.iter().map(|c| c.bytes_before).sum(),
-        bytes_after: reports.iter().map(|c| c.bytes_after).sum(),
-        elapsed: start.elapsed(),
-        columns: reports,
-    };
-    Ok((out, report))
+    OptimizeReport::assemble(df.height(), results, start)
 }
 
 fn optimize_column(column: &Column, options: &OptimizeOptions) -> Result<(Column, ColumnReport)> {
@@ -135,16 +126,7 @@ fn optimize_column(column: &Column, options: &OptimizeOptions) -> Result<(Column
         }
     };
     let new = new.map_or_else(|| column.clone(), Column::from);
-    let report = ColumnReport {
-        name: column.name().to_string(),
-        dtype_before: type_name(column.dtype()),
-        dtype_after: type_name(new.dtype()),
-        bytes_before,
-        bytes_after: column_memory_usage(&new),
-        dictionary_bytes: dictionary_bytes(new.dtype()),
-        outcome,
-        original: column.dtype().clone(),
-    };
+    let report = ColumnReport::new(column, &new, bytes_before, outcome);
     Ok((new, report))
 }
 
@@ -159,8 +141,10 @@ where
     Some((ca.min()?.into(), ca.max()?.into()))
 }
 
-fn narrow_integers(series: &Series) -> PolarsResult<Decision> {
-    let range = match series.dtype() {
+/// The minimum and maximum of an integer column (`Some(None)` when every
+/// value is null), or `None` for a type the rules leave alone.
+pub(super) fn integer_range(series: &Series) -> PolarsResult<Option<Option<(i128, i128)>>> {
+    Ok(Some(match series.dtype() {
         DataType::Int8 => range(series.i8()?),
         DataType::Int16 => range(series.i16()?),
         DataType::Int32 => range(series.i32()?),
@@ -170,7 +154,13 @@ fn narrow_integers(series: &Series) -> PolarsResult<Decision> {
         DataType::UInt32 => range(series.u32()?),
         DataType::UInt64 => range(series.u64()?),
         // Wider integers (i128) are rare enough to leave alone.
-        _ => return Ok((None, Outcome::KeptType)),
+        _ => return Ok(None),
+    }))
+}
+
+fn narrow_integers(series: &Series) -> PolarsResult<Decision> {
+    let Some(range) = integer_range(series)? else {
+        return Ok((None, Outcome::KeptType));
     };
     // An all-null column holds no value, so the smallest type holds them all.
     let (min, max) = range.unwrap_or((0, 0));
@@ -178,16 +168,24 @@ fn narrow_integers(series: &Series) -> PolarsResult<Decision> {
     if byte_width(&target) >= byte_width(series.dtype()) {
         return Ok((None, Outcome::KeptSmallest));
     }
-    // Every value is within the target's range, so wrapping never happens
-    // and the unchecked cast is exact.
-    let narrowed = series.cast_with_options(
-        &target,
-        polars::chunked_array::cast::CastOptions::Overflowing,
-    )?;
-    Ok((Some(narrowed), Outcome::IntegerNarrowed))
+    Ok((
+        Some(cast_in_range(series, &target)?),
+        Outcome::IntegerNarrowed,
+    ))
 }
 
-fn smallest_integer(min: i128, max: i128) -> DataType {
+/// `series` cast to the integer type `target`, which holds every value.
+pub(super) fn cast_in_range(series: &Series, target: &DataType) -> PolarsResult<Series> {
+    // Every value is within the target's range, so wrapping never happens
+    // and the unchecked cast is exact.
+    series.cast_with_options(
+        target,
+        polars::chunked_array::cast::CastOptions::Overflowing,
+    )
+}
+
+/// The smallest integer type holding `min..=max`, unsigned when `min >= 0`.
+pub(super) fn smallest_integer(min: i128, max: i128) -> DataType {
     if min >= 0 {
         if max <= i128::from(u8::MAX) {
             DataType::UInt8
@@ -209,7 +207,7 @@ fn smallest_integer(min: i128, max: i128) -> DataType {
     }
 }
 
-fn byte_width(dtype: &DataType) -> usize {
+pub(super) fn byte_width(dtype: &DataType) -> usize {
     match dtype {
         DataType::Int8 | DataType::UInt8 => 1,
         DataType::Int16 | DataType::UInt16 => 2,
@@ -218,25 +216,30 @@ fn byte_width(dtype: &DataType) -> usize {
     }
 }
 
-/// Whether `v` may be stored as `f32` under `rule`, and the error if so.
+/// Whether `v` may be stored as `f32` under `rule`, and if so how far a
+/// plain cast back moves it (0 under [`FloatPolicy::BitExact`]).
 fn float_fits(v: f64, rule: FloatPolicy, checker: &mut DecimalChecker) -> Option<f64> {
     let f = v as f32;
-    if !v.is_finite() {
-        // NaN stays NaN and ±inf stays ±inf.
+    let back = f64::from(f);
+    // Same bits back: NaN payloads and the sign of zero survive.
+    let exact = back.to_bits() == v.to_bits();
+    if v.is_nan() {
+        // A NaN's payload is data to whoever put it there; only the lossy
+        // rule may trade it for any NaN.
+        return (exact || matches!(rule, FloatPolicy::Tolerance(_))).then_some(0.0);
+    }
+    if v.is_infinite() {
         return Some(0.0);
     }
     if !f.is_finite() {
         return None;
     }
-    let back = f64::from(f);
+    let error = (back - v).abs();
     match rule {
         FloatPolicy::Never => None,
-        FloatPolicy::BitExact => (back == v).then_some(0.0),
-        FloatPolicy::Decimal => checker.keeps_decimal(v, f).then_some(0.0),
-        FloatPolicy::Tolerance(atol) => {
-            let error = (back - v).abs();
-            (error <= atol).then_some(error)
-        }
+        FloatPolicy::BitExact => exact.then_some(0.0),
+        FloatPolicy::ShortestDecimal => checker.keeps_decimal(v, f).then_some(error),
+        FloatPolicy::Tolerance(atol) => (error <= atol).then_some(error),
     }
 }
 
@@ -278,7 +281,10 @@ impl DecimalChecker {
     }
 }
 
-fn narrow_floats(series: &Series, rule: FloatPolicy) -> PolarsResult<Decision> {
+/// The largest change a plain cast back makes over the non-null values of
+/// `series` (`f64`), or `None` if a value may not be stored as `f32` under
+/// `rule`.
+pub(super) fn float_check(series: &Series, rule: FloatPolicy) -> PolarsResult<Option<f64>> {
     const BLOCK: usize = 1 << 16;
     let ca = series.f64()?;
     let mut max_error = Some(0.0f64);
@@ -304,15 +310,35 @@ fn narrow_floats(series: &Series, rule: FloatPolicy) -> PolarsResult<Decision> {
             .try_reduce(|| 0.0, |a, b| Some(a.max(b)));
         max_error = max_error.zip(chunk_error).map(|(a, b)| a.max(b));
         if max_error.is_none() {
-            return Ok((None, Outcome::KeptPrecision));
+            return Ok(None);
         }
     }
+    Ok(max_error)
+}
+
+/// The first row of `series` (`f64`) whose value `rule` keeps out of `f32`,
+/// with that value.
+pub(super) fn first_float_misfit(
+    series: &Series,
+    rule: FloatPolicy,
+) -> PolarsResult<Option<(usize, f64)>> {
+    let mut checker = DecimalChecker::new();
+    Ok(series.f64()?.iter().enumerate().find_map(|(row, v)| {
+        v.filter(|&v| float_fits(v, rule, &mut checker).is_none())
+            .map(|v| (row, v))
+    }))
+}
+
+fn narrow_floats(series: &Series, rule: FloatPolicy) -> PolarsResult<Decision> {
+    let Some(max_abs_error) = float_check(series, rule)? else {
+        return Ok((None, Outcome::KeptPrecision));
+    };
     let narrowed = series.cast(&DataType::Float32)?;
     Ok((
         Some(narrowed),
         Outcome::FloatNarrowed {
             rule,
-            max_abs_error: max_error.unwrap_or(0.0),
+            max_abs_error,
         },
     ))
 }
@@ -348,18 +374,10 @@ fn categorize(series: &Series, threshold: f64, bytes_before: usize) -> PolarsRes
 
     let mut sorted: Vec<(&str, u32)> = seen.into_iter().collect();
     sorted.sort_unstable_by(|a, b| a.0.cmp(b.0));
-    let physical = CategoricalPhysical::smallest_physical(sorted.len())?;
-    let width = match physical {
-        CategoricalPhysical::U8 => 1,
-        CategoricalPhysical::U16 => 2,
-        CategoricalPhysical::U32 => 4,
-    };
-    let strings: usize = sorted.iter().map(|(s, _)| s.len()).sum();
-    let estimate = rows * width
-        + rows.div_ceil(8) * usize::from(validity.is_some())
-        + sorted.len() * (16 + MAPPING_BYTES_PER_CATEGORY)
-        + 2 * strings;
-    if estimate >= bytes_before {
+    // More categories than u32 codes hold is an error, not a wrap.
+    CategoricalPhysical::smallest_physical(sorted.len())?;
+    let dictionary = dictionary_model(sorted.iter().map(|(s, _)| s.len()));
+    if enum_bytes(rows, sorted.len(), dictionary, validity.is_some()) >= bytes_before {
         return Ok((None, Outcome::KeptLarger));
     }
 
@@ -367,31 +385,66 @@ fn categorize(series: &Series, threshold: f64, bytes_before: usize) -> PolarsRes
     for (rank, (_, first_seen)) in sorted.iter().enumerate() {
         renumber[*first_seen as usize] = rank as u32;
     }
-    let fcats = FrozenCategories::new(sorted.iter().map(|(s, _)| *s))?;
-    let dtype = DataType::from_frozen_categories(fcats);
-    let name = ca.name().clone();
-    let remap = |c: u32| renumber.get(c as usize).copied().unwrap_or(0);
-    let out = match physical {
-        CategoricalPhysical::U8 => {
-            let ids = codes.iter().map(|&c| remap(c) as u8).collect();
-            let phys = UInt8Chunked::from_vec_validity(name, ids, validity);
-            Categorical8Chunked::from_cats_and_dtype(phys, dtype).into_series()
-        }
-        CategoricalPhysical::U16 => {
-            let ids = codes.iter().map(|&c| remap(c) as u16).collect();
-            let phys = UInt16Chunked::from_vec_validity(name, ids, validity);
-            Categorical16Chunked::from_cats_and_dtype(phys, dtype).into_series()
-        }
-        CategoricalPhysical::U32 => {
-            let ids = codes.iter().map(|&c| remap(c)).collect();
-            let phys = UInt32Chunked::from_vec_validity(name, ids, validity);
-            Categorical32Chunked::from_cats_and_dtype(phys, dtype).into_series()
-        }
-    };
+    let dtype = enum_dtype(sorted.iter().map(|(s, _)| *s))?;
+    for code in &mut codes {
+        *code = renumber.get(*code as usize).copied().unwrap_or(0);
+    }
+    let out = enum_column(&ca, codes, &dtype)?;
     Ok((
         Some(out),
         Outcome::Categorized {
             categories: sorted.len(),
         },
     ))
+}
+
+/// What an `Enum` of `categories` categories (whose dictionary holds
+/// `dictionary` bytes) over `rows` rows would hold: the figure a string
+/// column is weighed against.
+pub(super) fn enum_bytes(rows: usize, categories: usize, dictionary: usize, nulls: bool) -> usize {
+    let width = match CategoricalPhysical::smallest_physical(categories) {
+        Ok(CategoricalPhysical::U8) => 1,
+        Ok(CategoricalPhysical::U16) => 2,
+        _ => 4,
+    };
+    rows * width + rows.div_ceil(8) * usize::from(nulls) + dictionary
+}
+
+/// The `Enum` type of these categories, in this order (sorted, by the rules).
+pub(super) fn enum_dtype<'a>(
+    categories: impl IntoIterator<Item = &'a str>,
+) -> PolarsResult<DataType> {
+    Ok(DataType::from_frozen_categories(FrozenCategories::new(
+        categories,
+    )?))
+}
+
+/// The `Enum` column of `dtype` whose rows are these codes (positions in its
+/// categories), named and null as `strings` (one chunk) is.
+pub(super) fn enum_column(
+    strings: &StringChunked,
+    codes: Vec<u32>,
+    dtype: &DataType,
+) -> PolarsResult<Series> {
+    let name = strings.name().clone();
+    let validity = strings.chunks().first().and_then(|c| c.validity().cloned());
+    let DataType::Enum(fcats, _) = dtype else {
+        polars_bail!(ComputeError: "`{name}`: {dtype} is not an Enum type");
+    };
+    Ok(match fcats.physical() {
+        CategoricalPhysical::U8 => {
+            let ids = codes.iter().map(|&c| c as u8).collect();
+            let phys = UInt8Chunked::from_vec_validity(name, ids, validity);
+            Categorical8Chunked::from_cats_and_dtype(phys, dtype.clone()).into_series()
+        }
+        CategoricalPhysical::U16 => {
+            let ids = codes.iter().map(|&c| c as u16).collect();
+            let phys = UInt16Chunked::from_vec_validity(name, ids, validity);
+            Categorical16Chunked::from_cats_and_dtype(phys, dtype.clone()).into_series()
+        }
+        CategoricalPhysical::U32 => {
+            let phys = UInt32Chunked::from_vec_validity(name, codes, validity);
+            Categorical32Chunked::from_cats_and_dtype(phys, dtype.clone()).into_series()
+        }
+    })
 }

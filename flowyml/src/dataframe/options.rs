@@ -10,17 +10,23 @@ use crate::error::{Error, Result};
 pub enum FloatPolicy {
     /// Floats keep their type.
     Never,
-    /// Only where every value converts exactly (`v as f32 as f64 == v`).
+    /// Only where every value survives a plain cast back bit for bit
+    /// (`(v as f32 as f64).to_bits() == v.to_bits()`), NaN payloads and the
+    /// sign of zero included: the default, because then the optimized
+    /// column *is* the original one to every computation and every cast.
     /// Data computed in `f32` and widened qualifies; decimals such as `0.1`
     /// do not.
+    #[default]
     BitExact,
     /// Only where every value's shortest decimal form survives: the `f32`,
     /// printed and read back as `f64`, is the original value (`39.02` stays
-    /// `39.02`; `10.357019999999999` keeps the column in `f64`). Lossless
-    /// for data read from text; [`OptimizeReport::restore`](super::OptimizeReport::restore) gives back the
-    /// exact `f64` values.
-    #[default]
-    Decimal,
+    /// `39.02`; `10.357019999999999` keeps the column in `f64`). The digits
+    /// are kept, the values are not: a plain cast back gives
+    /// `39.02000045776367`, and so does every computation on the `f32`s.
+    /// Only [`OptimizeReport::restore`](super::OptimizeReport::restore) gives
+    /// back the exact `f64` values, and the report gives the largest
+    /// difference a plain cast shows.
+    ShortestDecimal,
     /// Where every value moves by at most this absolute amount, like
     /// pandas' `downcast="float"` check. Lossy: the report gives the largest
     /// error per column.
@@ -43,7 +49,7 @@ pub enum FloatPolicy {
 pub struct OptimizeOptions {
     /// Narrow integer columns (default `true`).
     pub integers: bool,
-    /// When floats become `f32` (default [`FloatPolicy::Decimal`]).
+    /// When floats become `f32` (default [`FloatPolicy::BitExact`]).
     pub floats: FloatPolicy,
     /// A string column becomes an `Enum` when its distinct non-null values
     /// divided by its rows is below this (default 0.5, as pandas users
@@ -56,7 +62,7 @@ impl Default for OptimizeOptions {
     fn default() -> Self {
         OptimizeOptions {
             integers: true,
-            floats: FloatPolicy::Decimal,
+            floats: FloatPolicy::BitExact,
             category_threshold: 0.5,
         }
     }

@@ -7,6 +7,7 @@ use std::time::Duration;
 use polars::prelude::*;
 use serde::Serialize;
 
+use super::memory::{column_memory_usage, dictionary_bytes};
 use super::options::FloatPolicy;
 use crate::error::{Error, Result};
 
@@ -18,11 +19,12 @@ pub enum Outcome {
     /// Integers moved to the smallest type that holds every value.
     IntegerNarrowed,
     /// `f64` stored as `f32` under `rule`; `max_abs_error` is the largest
-    /// change of a value (0 under the lossless rules).
+    /// change a plain cast back to `f64` shows (0 under
+    /// [`FloatPolicy::BitExact`], where the cast gives every value back).
     FloatNarrowed {
         /// The rule that allowed it.
         rule: FloatPolicy,
-        /// The largest `|f32 - f64|` over the column.
+        /// The largest `|f64::from(f32) - f64|` over the column.
         max_abs_error: f64,
     },
     /// Strings became an `Enum` of this many sorted categories.
@@ -67,7 +69,14 @@ impl fmt::Display for Outcome {
                 rule: FloatPolicy::Tolerance(_),
                 max_abs_error,
             } => write!(f, "f32, lossy (max error {max_abs_error:.3e})"),
-            Outcome::FloatNarrowed { .. } => f.write_str("f32, lossless"),
+            Outcome::FloatNarrowed {
+                rule: FloatPolicy::ShortestDecimal,
+                max_abs_error,
+            } => write!(
+                f,
+                "f32, same decimal digits; a plain cast back is off by up to {max_abs_error:.3e} (restore() is exact)"
+            ),
+            Outcome::FloatNarrowed { .. } => f.write_str("f32, lossless (bit-exact)"),
             Outcome::Categorized { categories } => write!(f, "{categories} categories"),
             Outcome::KeptSmallest => f.write_str("kept: smallest type"),
             Outcome::KeptPrecision => f.write_str("kept: f32 would change values"),
@@ -104,6 +113,25 @@ pub struct ColumnReport {
 }
 
 impl ColumnReport {
+    /// The report of `before` becoming `after` with this outcome.
+    pub(super) fn new(
+        before: &Column,
+        after: &Column,
+        bytes_before: usize,
+        outcome: Outcome,
+    ) -> Self {
+        ColumnReport {
+            name: before.name().to_string(),
+            dtype_before: type_name(before.dtype()),
+            dtype_after: type_name(after.dtype()),
+            bytes_before,
+            bytes_after: column_memory_usage(after),
+            dictionary_bytes: dictionary_bytes(after.dtype()),
+            outcome,
+            original: before.dtype().clone(),
+        }
+    }
+
     /// `bytes_before - bytes_after` (0 if it grew, which the rules avoid).
     pub fn bytes_saved(&self) -> usize {
         self.bytes_before.saturating_sub(self.bytes_after)
@@ -128,6 +156,26 @@ pub struct OptimizeReport {
 }
 
 impl OptimizeReport {
+    /// The optimized frame of these columns and the report of them, whose
+    /// optimization started at `start`.
+    pub(super) fn assemble(
+        rows: usize,
+        results: Vec<(Column, ColumnReport)>,
+        start: std::time::Instant,
+    ) -> Result<(DataFrame, Self)> {
+        let (columns, reports): (Vec<Column>, Vec<ColumnReport>) = results.into_iter().unzip();
+        let out =
+            DataFrame::new(rows, columns).map_err(Error::polars("rebuilding the DataFrame"))?;
+        let report = OptimizeReport {
+            rows,
+            bytes_before: reports.iter().map(|c| c.bytes_before).sum(),
+            bytes_after: reports.iter().map(|c| c.bytes_after).sum(),
+            elapsed: start.elapsed(),
+            columns: reports,
+        };
+        Ok((out, report))
+    }
+
     /// `bytes_before - bytes_after`.
     pub fn bytes_saved(&self) -> usize {
         self.bytes_before.saturating_sub(self.bytes_after)
@@ -154,19 +202,24 @@ impl OptimizeReport {
 
     /// The optimized frame with its original types: integers widened,
     /// `Enum`s back to strings, and `f32`s back to the exact `f64`s they
-    /// came from under the lossless float rules (under
-    /// [`FloatPolicy::Tolerance`](super::FloatPolicy::Tolerance) the values are the `f32`s widened).
+    /// came from under [`FloatPolicy::BitExact`](super::FloatPolicy::BitExact)
+    /// and [`FloatPolicy::ShortestDecimal`](super::FloatPolicy::ShortestDecimal)
+    /// (under [`FloatPolicy::Tolerance`](super::FloatPolicy::Tolerance) the
+    /// values are the `f32`s widened).
     /// Columns the report does not know are left as they are.
     ///
     /// ```
-    /// use flowyml::dataframe::{optimize_dataframe_with, OptimizeOptions};
+    /// use flowyml::dataframe::{optimize_dataframe_with, FloatPolicy, OptimizeOptions};
     /// use polars::prelude::*;
     ///
     /// let df = df!("t" => [39.02, 26.06, -0.1, f64::NAN], "n" => [1i64, 2, 3, 4])?;
-    /// let (small, report) = optimize_dataframe_with(&df, &OptimizeOptions::default())?;
+    /// let digits = OptimizeOptions::default().with_floats(FloatPolicy::ShortestDecimal);
+    /// let (small, report) = optimize_dataframe_with(&df, &digits)?;
     /// assert_eq!(small.column("t")?.dtype(), &DataType::Float32);
+    /// let cast = small.column("t")?.cast(&DataType::Float64)?;
+    /// assert_eq!(cast.f64()?.get(0), Some(39.02000045776367)); // a plain cast
     /// let back = report.restore(&small)?;
-    /// assert_eq!(back.column("t")?.f64()?.get(0), Some(39.02)); // not 39.020000457763672
+    /// assert_eq!(back.column("t")?.f64()?.get(0), Some(39.02));
     /// assert!(back.equals_missing(&df));
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
@@ -189,7 +242,7 @@ impl OptimizeReport {
                 let restored = match (report.outcome, series.dtype()) {
                     (
                         Outcome::FloatNarrowed {
-                            rule: FloatPolicy::Decimal,
+                            rule: FloatPolicy::ShortestDecimal,
                             ..
                         },
                         DataType::Float32,
