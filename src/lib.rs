@@ -1,6 +1,7 @@
 //! Fixtures shared by flowyml's examples, integration tests and benchmarks.
 
 pub mod bench;
+pub mod chart;
 #[cfg(feature = "gpu")]
 pub mod gpu_kernels;
 

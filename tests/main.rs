@@ -3,6 +3,7 @@
 //! a link and most of a gigabyte of disk apiece, which filled CI's disk.
 
 mod batch;
+mod bench_charts;
 mod cache;
 mod cli;
 mod control;
