@@ -448,9 +448,14 @@ pub fn read_csv_report(
     let path = path.as_ref();
     let source = path.display().to_string();
     let open = || File::open(path);
-    let (_, sample, _) = sample_records(path, options)?;
-    let types = options.types_of(|| Ok(Cursor::new(sample.as_slice())), &source)?;
-    drop(sample);
+    let types = if is_compressed(path).map_err(|e| Error::io(path, e))? {
+        // The records cannot be split out of a compressed stream: polars
+        // decompresses the whole file to infer its types.
+        options.types_of(open, &source)?
+    } else {
+        let (_, sample, _) = sample_records(path, options)?;
+        options.types_of(|| Ok(Cursor::new(sample.as_slice())), &source)?
+    };
     let file = open().map_err(|e| Error::io(path, e))?;
     let df = CsvReadOptions::default()
         .with_has_header(true)
@@ -542,6 +547,14 @@ pub fn read_csv_chunks_with(
 
 /// The file's header and first [`CsvOptions::infer_schema_rows`] records,
 /// with the splitter that read them and the header's length in bytes.
+/// Whether the file at `path` starts as a gzip or zstd stream does (what
+/// polars' reader decompresses).
+fn is_compressed(path: &Path) -> std::io::Result<bool> {
+    let mut magic = [0_u8; 4];
+    let n = std::io::Read::read(&mut File::open(path)?, &mut magic)?;
+    Ok(magic[..n].starts_with(&[0x1f, 0x8b]) || magic[..n] == [0x28, 0xb5, 0x2f, 0xfd])
+}
+
 fn sample_records(path: &Path, options: &CsvOptions) -> Result<(Splitter, Vec<u8>, u64)> {
     let io = |e| Error::io(path, e);
     let file = File::open(path).map_err(io)?;
