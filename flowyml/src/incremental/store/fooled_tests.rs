@@ -158,6 +158,28 @@ fn a_small_artifact_edited_in_the_database_is_corrupt() -> Result {
 }
 
 #[test]
+fn a_small_output_whose_old_file_is_gone_is_stored_again() -> Result {
+    let dir = tempfile::tempdir()?;
+    let store = ArtifactStore::open(dir.path())?;
+    // An artifact stored as a file (as before small ones were kept in
+    // rows), whose file is then lost.
+    let old = store.put_bytes(b"same content")?;
+    fs::remove_file(store.artifact_path(&old))?;
+    let key = KeyBuilder::new("again").finish();
+    let run = RunWriter::begin(&store, "again")?;
+    let staged = vec![run.stage(b"same content")?];
+    let hashes = run.commit_entry(key, "again", staged, Duration::ZERO);
+    run.finish(RunStatus::Succeeded)?;
+    assert_eq!(hashes, [old]);
+    assert_eq!(
+        store.get_bytes(&old)?.as_deref(),
+        Some(&b"same content"[..])
+    );
+    assert!(store.lookup(&key)?.is_some(), "the entry is a hit");
+    Ok(())
+}
+
+#[test]
 fn a_damaged_database_is_moved_aside_and_rebuilt() -> Result {
     let dir = tempfile::tempdir()?;
     let store = ArtifactStore::open(dir.path())?;

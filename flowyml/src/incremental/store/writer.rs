@@ -109,12 +109,14 @@ impl ArtifactStore {
             let size = i64::try_from(s.len).unwrap_or(i64::MAX);
             if let Some(data) = s.inline.take() {
                 // One statement: a new row, or the known one marked used
-                // (a file of the same content, if there is one, stays: the
-                // bytes are the same).
+                // and given the bytes. A known row may stand for a file
+                // that is gone (deleted, or lost with a power loss): the
+                // row then keeps the bytes itself, or its entry would be a
+                // miss forever.
                 exec(
                     tx,
                     "INSERT INTO artifacts(hash, size, created_ns, last_used_ns, data) VALUES (?1, ?2, ?3, ?3, ?4)
-                     ON CONFLICT(hash) DO UPDATE SET last_used_ns = excluded.last_used_ns",
+                     ON CONFLICT(hash) DO UPDATE SET last_used_ns = excluded.last_used_ns, data = excluded.data",
                     params![s.hash.to_hex(), size, now, data],
                 )?;
                 continue;
