@@ -57,14 +57,9 @@ fn open(cache: &CacheArgs) -> Result<Option<ArtifactStore>> {
 }
 
 pub(super) fn cache(command: CacheCommand, cache: &CacheArgs, out: &mut dyn Write) -> Result<()> {
-    if let CacheCommand::Serve(args) = command {
-        // The one cache command that writes: it creates the cache.
-        return super::serve::serve(&args, ArtifactStore::open(&cache.cache_dir)?, out);
-    }
-    let store = open(cache)?;
     match command {
         CacheCommand::Stats { json } => {
-            let s = match &store {
+            let s = match open(cache)? {
                 Some(store) => store.stats()?,
                 None => Default::default(),
             };
@@ -97,12 +92,15 @@ pub(super) fn cache(command: CacheCommand, cache: &CacheArgs, out: &mut dyn Writ
             }
         }
         CacheCommand::Clear => {
-            if let Some(store) = store {
+            if let Some(store) = open(cache)? {
                 store.clear()?;
             }
             writeln!(out, "cleared {}", cache.cache_dir.display()).map_err(stdout_error)
         }
-        CacheCommand::Serve(_) => unreachable!("served above"),
+        // The one cache command that writes: it creates the cache.
+        CacheCommand::Serve(args) => {
+            super::serve::serve(&args, ArtifactStore::open(&cache.cache_dir)?, out)
+        }
     }
 }
 

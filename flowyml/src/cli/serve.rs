@@ -208,6 +208,8 @@ fn write_file(path: &str, bytes: &[u8]) -> std::result::Result<(), String> {
 impl Server {
     fn new(pipeline: Pipeline, cache: Cache) -> Result<Self> {
         let plan = pipeline.describe()?;
+        // A unit variant of a derived `Serialize` enum always serialises
+        // (to its name), whatever the pipeline.
         let opaque = serde_json::to_value(CodecKind::Opaque).expect("a kind serialises");
         let opaque = plan["artifacts"]
             .as_array()

@@ -455,6 +455,10 @@ impl OptimizePlan {
                 series.cast(&DataType::Float32).map_err(polars)?
             }
             DataType::Enum(..) => {
+                // A target other than the original type is only ever
+                // decided by `finish`, whose one Enum target (a categorized
+                // text column) comes with its codes; a column already an
+                // Enum is kept, and returned above.
                 let codes = planned.codes.as_ref().expect("an Enum target has codes");
                 let ca = series.str().map_err(polars)?.rechunk();
                 let mut ids = Vec::with_capacity(ca.len());

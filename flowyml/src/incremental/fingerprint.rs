@@ -122,6 +122,7 @@ impl Fingerprint {
         }
         // Into a `String` at once: pushing char by char cost ten times as
         // much (a capacity and width check per digit).
+        // Every byte comes from `HEX`, which is ASCII: always UTF-8.
         String::from_utf8(digits.to_vec()).expect("hex digits are ASCII")
     }
 

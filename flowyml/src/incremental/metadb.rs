@@ -89,8 +89,8 @@ pub(crate) struct MetaDb {
 pub(crate) enum Opened {
     /// As it was (or created).
     Sound,
-    /// Damaged: moved aside to this path and created anew.
-    Rebuilt(PathBuf),
+    /// Damaged: moved aside (a warning names where) and created anew.
+    Rebuilt,
 }
 
 impl MetaDb {
@@ -104,11 +104,8 @@ impl MetaDb {
         }
         match Self::open_writable(path, busy_timeout) {
             Err(Error::Database { source, .. }) if is_damaged(&source) => {
-                let aside = move_aside(path, &source)?;
-                Ok((
-                    Self::open_writable(path, busy_timeout)?,
-                    Opened::Rebuilt(aside),
-                ))
+                move_aside(path, &source)?;
+                Ok((Self::open_writable(path, busy_timeout)?, Opened::Rebuilt))
             }
             other => other.map(|db| (db, Opened::Sound)),
         }
@@ -308,7 +305,7 @@ fn is_damaged(e: &rusqlite::Error) -> bool {
 
 /// Moves a damaged database (and its WAL and shared-memory files) aside,
 /// to `meta.sqlite.corrupt-<nanoseconds>`, saying so once.
-fn move_aside(path: &Path, cause: &rusqlite::Error) -> Result<PathBuf> {
+fn move_aside(path: &Path, cause: &rusqlite::Error) -> Result<()> {
     let aside = PathBuf::from(format!("{}.corrupt-{}", path.display(), now_ns()));
     std::fs::rename(path, &aside).map_err(|e| Error::io(path, e))?;
     for suffix in ["-wal", "-shm"] {
@@ -324,7 +321,7 @@ fn move_aside(path: &Path, cause: &rusqlite::Error) -> Result<PathBuf> {
         "the cache's index {} was damaged: moved aside and rebuilt empty; cached results are recomputed",
         path.display()
     );
-    Ok(aside)
+    Ok(())
 }
 
 fn is_busy(e: &rusqlite::Error) -> bool {

@@ -356,24 +356,13 @@ impl StepCache {
                 return Ok(Loaded::Miss);
             }
         };
-        let n = step.outputs.len();
-        let reads = match entry.outputs.len() {
-            len if len == n => Vec::new(),
-            len if len == n + 1 => {
-                let list = entry.outputs.pop().expect("n + 1 blobs");
-                let bytes = store.get_bytes(&list).ok().flatten().ok_or(())?;
-                let (magic, reads): (String, Vec<FileRead>) =
-                    codec::decode(&bytes).map_err(|_| ())?;
-                if magic != READS_MAGIC {
-                    return Err(());
-                }
-                if let Some(read) = self.changed(&reads) {
-                    return Ok(Loaded::Stale(read.clone()));
-                }
-                reads
-            }
-            _ => return Err(()),
+        let reads = match split_reads(store, &mut entry.outputs, step.outputs.len()) {
+            Ok(Some(reads)) => reads,
+            Ok(None) | Err(_) => return Err(()),
         };
+        if let Some(read) = self.changed(&reads) {
+            return Ok(Loaded::Stale(read.clone()));
+        }
         let mut loaded = Vec::with_capacity(entry.outputs.len());
         for (hash, codec) in entry.outputs.iter().zip(step.codecs) {
             match store.get_bytes(hash) {
@@ -566,22 +555,13 @@ pub(crate) fn served_hashes(
     let Some(mut entry) = store.lookup(key)? else {
         return Ok(None);
     };
-    if entry.outputs.len() == outputs + 1 {
-        let list = entry.outputs.pop().expect("n + 1 blobs");
-        let Some(bytes) = store.get_bytes(&list)? else {
-            return Ok(None);
-        };
-        let Ok((magic, reads)) = codec::decode::<(String, Vec<FileRead>)>(&bytes) else {
-            return Ok(None);
-        };
-        let changed = reads
-            .iter()
-            .any(|r| store.file_fingerprint(&r.path).ok() != Some(r.hash));
-        if magic != READS_MAGIC || changed {
-            return Ok(None);
-        }
-    }
-    if entry.outputs.len() != outputs {
+    let Some(reads) = split_reads(store, &mut entry.outputs, outputs)? else {
+        return Ok(None);
+    };
+    if reads
+        .iter()
+        .any(|r| store.file_fingerprint(&r.path).ok() != Some(r.hash))
+    {
         return Ok(None);
     }
     for hash in &entry.outputs {
@@ -597,6 +577,33 @@ pub(crate) fn served_hashes(
 /// what a step read elsewhere (`cache serve`).
 pub(crate) fn reads_blob(reads: &[FileRead]) -> Result<Vec<u8>> {
     codec::encode(&(READS_MAGIC, reads))
+}
+
+/// Splits an entry's blobs, `blobs`, into the outputs of a step of
+/// `outputs` outputs (left in `blobs`) and the files its run read: an extra
+/// last blob when it read any. `None` when the entry is not of that shape,
+/// or the extra blob is gone or is not such a list: the entry cannot be
+/// served.
+fn split_reads(
+    store: &ArtifactStore,
+    blobs: &mut Vec<Fingerprint>,
+    outputs: usize,
+) -> Result<Option<Vec<FileRead>>> {
+    if blobs.len() == outputs {
+        return Ok(Some(Vec::new()));
+    }
+    if blobs.len() != outputs + 1 {
+        return Ok(None);
+    }
+    let list = blobs[outputs];
+    blobs.truncate(outputs);
+    let Some(bytes) = store.get_bytes(&list)? else {
+        return Ok(None);
+    };
+    Ok(match codec::decode::<(String, Vec<FileRead>)>(&bytes) {
+        Ok((magic, reads)) if magic == READS_MAGIC => Some(reads),
+        _ => None,
+    })
 }
 
 /// What the store has for a step's key.

@@ -33,16 +33,15 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use rusqlite::params;
-
 use super::dir::{ArtifactStore, StoreOptions};
 use super::entries::{Eviction, Outputs, evict_in, insert_entry_in, log_eviction};
+use super::history::insert_steps_in;
 use super::history::{RunId, RunStatus, StepExecution};
 use super::pending::apply_pending;
-use super::writer::{INLINE_MAX, StagedArtifact};
+use super::writer::StagedArtifact;
 use crate::error::Result;
 use crate::incremental::fingerprint::Fingerprint;
-use crate::incremental::metadb::{duration_ns, hexes, now_ns};
+use crate::incremental::metadb::now_ns;
 use crate::sync::lock;
 
 /// Items (entries and step records) queued before a batch is written.
@@ -115,17 +114,14 @@ impl<'s> RunWriter<'s> {
         self.run
     }
 
-    /// Stages `bytes`: kept for the database if small ([`INLINE_MAX`]),
-    /// else written to a temporary file, hashed, not synced (the run's end
-    /// syncs).
+    /// Stages `bytes`: kept for the database if small (see
+    /// [`ArtifactStore::stage_small_or_file`]), else written to a temporary
+    /// file, hashed, not synced (the run's end syncs).
     ///
     /// # Errors
     /// [`Error::Io`].
     pub(crate) fn stage(&self, bytes: &[u8]) -> Result<StagedArtifact<'s>> {
-        if bytes.len() <= INLINE_MAX {
-            return Ok(StagedArtifact::inline(self.store, bytes));
-        }
-        self.store.stage_bytes_with(bytes, false)
+        self.store.stage_small_or_file(bytes, false)
     }
 
     /// Queues a step's cache entry, its outputs `staged`; returns their
@@ -204,12 +200,18 @@ impl<'s> RunWriter<'s> {
             .iter()
             .flat_map(|e| e.staged.iter().map(|s| s.hash))
             .collect();
-        let renamed: Vec<PathBuf> = batch
-            .entries
-            .iter()
-            .flat_map(|e| e.staged.iter().filter(|s| !s.is_inline()))
-            .map(|s| store.artifact_path(&s.hash))
-            .collect();
+        // Only where the filesystem cannot be flushed at once does the
+        // run's end need the files it renamed.
+        let renamed: Vec<PathBuf> = if cfg!(target_os = "linux") {
+            Vec::new()
+        } else {
+            batch
+                .entries
+                .iter()
+                .flat_map(|e| e.staged.iter().filter(|s| !s.is_inline()))
+                .map(|s| store.artifact_path(&s.hash))
+                .collect()
+        };
         let pending = std::mem::take(&mut *lock(&store.pending));
         let result = lock(&store.db).write(|tx| {
             apply_pending(tx, &pending)?;
@@ -226,19 +228,7 @@ impl<'s> RunWriter<'s> {
                     Outputs::Installed,
                 )?;
             }
-            let mut ins = tx.prepare_cached(
-                "INSERT INTO step_executions(run_id, step, key, outputs, duration_ns, cached) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            )?;
-            for s in &batch.steps {
-                ins.execute(params![
-                    self.run.0,
-                    s.step,
-                    s.key.to_hex(),
-                    hexes(&s.outputs),
-                    duration_ns(s.duration),
-                    s.cached
-                ])?;
-            }
+            insert_steps_in(tx, self.run, &batch.steps)?;
             match max_bytes {
                 Some(max) => evict_in(tx, &store.artifacts, max, &keep),
                 None => Ok(Eviction::default()),
@@ -247,9 +237,7 @@ impl<'s> RunWriter<'s> {
         match result {
             Ok(evicted) => {
                 log_eviction(&evicted);
-                if !cfg!(target_os = "linux") {
-                    lock(&self.written).extend(renamed);
-                }
+                lock(&self.written).extend(renamed);
             }
             Err(e) => {
                 tracing::warn!(

@@ -133,7 +133,7 @@ impl ArtifactStore {
         if !read_only {
             store.sweep_abandoned_temp_files()?;
         }
-        if let Opened::Rebuilt(_) = opened {
+        if opened == Opened::Rebuilt {
             store.clear()?;
         }
         Ok(store)

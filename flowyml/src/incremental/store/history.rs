@@ -217,20 +217,7 @@ impl ArtifactStore {
         let mut db = lock(&self.db);
         db.write(|tx| {
             apply_pending(tx, &pending)?;
-            let mut ins = tx.prepare_cached(
-                "INSERT INTO step_executions(run_id, step, key, outputs, duration_ns, cached) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            )?;
-            for s in steps {
-                ins.execute(params![
-                    run.0,
-                    s.step,
-                    s.key.to_hex(),
-                    hexes(&s.outputs),
-                    duration_ns(s.duration),
-                    s.cached
-                ])?;
-            }
-            Ok(())
+            insert_steps_in(tx, run, steps)
         })
     }
 
@@ -335,6 +322,28 @@ impl ArtifactStore {
         .and_then(|rows| rows.collect())
         .map_err(|e| db.err(e))
     }
+}
+
+/// Inserts `steps` as step records of `run`, inside a write transaction.
+pub(super) fn insert_steps_in(
+    tx: &rusqlite::Transaction<'_>,
+    run: RunId,
+    steps: &[StepExecution],
+) -> std::result::Result<(), TxError> {
+    let mut ins = tx.prepare_cached(
+        "INSERT INTO step_executions(run_id, step, key, outputs, duration_ns, cached) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    )?;
+    for s in steps {
+        ins.execute(params![
+            run.0,
+            s.step,
+            s.key.to_hex(),
+            hexes(&s.outputs),
+            duration_ns(s.duration),
+            s.cached
+        ])?;
+    }
+    Ok(())
 }
 
 /// Deletes the runs older than the latest `keep` (their step records go
