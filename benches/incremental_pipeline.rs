@@ -27,9 +27,8 @@ fn pipeline_of(steps: usize, work_us: u64) -> Pipeline {
         for d in &deps {
             step = step.input::<u64>(format!("a{d}"));
         }
-        let n = deps.len();
         p.add_step(step.output::<u64>(format!("a{i}")).build(move |ctx| {
-            let sum = (0..n)
+            let sum = (0..ctx.input_count())
                 .map(|j| ctx.input::<u64>(j).copied())
                 .sum::<Result<u64, _>>()?;
             // Nothing depends on the work's value: the output stays the

@@ -9,6 +9,10 @@
 //! cargo bench --bench scheduler -- --memory     # peak memory per step, in child processes
 //! ```
 //!
+//! `cached_rerun_random_10000` compares a no-change rerun of an
+//! incremental pipeline (each step served from its cache in memory) with
+//! a run of the same pipeline without a cache, instead of with the floor.
+//!
 //! Each line gives the median time of both and the ratio flowyml / floor:
 //! the median of the repetitions' ratios, with the best and the worst.
 //! Each line is measured in a process of its own: a pipeline's steps are
@@ -30,14 +34,13 @@ use rayon::prelude::*;
 fn pipeline_of(deps: &Deps) -> Pipeline {
     let mut p = Pipeline::new("bench");
     for (i, inputs) in deps.iter().enumerate() {
-        let mut step = FnStep::builder(format!("s{i}"));
+        let mut step = FnStep::builder(format!("s{i}")).version("1");
         for d in inputs {
             step = step.input::<u64>(format!("a{d}"));
         }
-        let n = inputs.len();
         p.add_step(step.output::<u64>(format!("a{i}")).build(move |ctx| {
             let mut sum = 0u64;
-            for k in 0..n {
+            for k in 0..ctx.input_count() {
                 sum = sum.wrapping_add(*ctx.input::<u64>(k)?);
             }
             ctx.set_output(0, sum.wrapping_add(1));
@@ -56,9 +59,13 @@ fn reps_for(n: usize) -> usize {
 }
 
 fn line(what: &str, n: usize, r: bench::Ratio) {
+    line_against(what, "floor", n, r);
+}
+
+fn line_against(what: &str, baseline: &str, n: usize, r: bench::Ratio) {
     let per = |d: Duration| d.as_secs_f64() * 1e6 / n as f64;
     println!(
-        "{what:<34} flowyml {:>9.3?} ({:.3} µs/step)  floor {:>9.3?} ({:.3} µs/step)  ratio {:.2} (best {:.2}, worst {:.2})",
+        "{what:<34} flowyml {:>9.3?} ({:.3} µs/step)  {baseline} {:>9.3?} ({:.3} µs/step)  ratio {:.2} (best {:.2}, worst {:.2})",
         r.median,
         per(r.median),
         r.baseline_median,
@@ -77,6 +84,9 @@ fn cases() -> Vec<String> {
             names.push(format!("rerun_{shape}_{n}"));
             if n == 10_000 {
                 names.push(format!("first_run_{shape}_{n}"));
+            }
+            if n == 10_000 && shape == "random" {
+                names.push(format!("cached_rerun_{shape}_{n}"));
             }
         }
     }
@@ -106,13 +116,7 @@ fn overhead(executor: &ParallelExecutor, wanted: &dyn Fn(&str) -> bool) {
                 let floor = Floor::new(&deps);
                 let r = interleave(
                     reps_for(n),
-                    || {
-                        let start = Instant::now();
-                        let result = pipeline.run_with(executor).expect("runs");
-                        let elapsed = start.elapsed();
-                        drop(black_box(result));
-                        elapsed
-                    },
+                    || timed_run(&pipeline, executor),
                     || bench::time(|| _ = black_box(floor.run(executor.pool()))),
                 );
                 line(&name, n, r);
@@ -121,20 +125,43 @@ fn overhead(executor: &ParallelExecutor, wanted: &dyn Fn(&str) -> bool) {
             if n == 10_000 && wanted(&name) {
                 let r = interleave(
                     reps_for(n),
-                    || {
-                        let pipeline = pipeline_of(&deps);
-                        let start = Instant::now();
-                        let result = pipeline.run_with(executor).expect("runs");
-                        let elapsed = start.elapsed();
-                        drop(black_box(result));
-                        elapsed
-                    },
+                    || timed_run(&pipeline_of(&deps), executor),
                     || bench::time(|| _ = black_box(Floor::new(&deps).run(executor.pool()))),
                 );
                 line(&name, n, r);
             }
+            let name = format!("cached_rerun_{shape}_{n}");
+            if wanted(&name) {
+                line_against(&name, "without cache", n, cached_rerun(executor, &deps));
+            }
         }
     }
+}
+
+/// A no-change rerun of an incremental pipeline (every step served from
+/// the cache in memory) against a run of the same pipeline without a
+/// cache, interleaved: what checking the cache costs when steps do nothing.
+fn cached_rerun(executor: &ParallelExecutor, deps: &Deps) -> bench::Ratio {
+    let mut cached = pipeline_of(deps);
+    cached.incremental();
+    cached.run_with(executor).expect("runs");
+    let plain = pipeline_of(deps);
+    plain.validate().expect("valid");
+    interleave(
+        reps_for(deps.len()),
+        || timed_run(&cached, executor),
+        || timed_run(&plain, executor),
+    )
+}
+
+/// The time of one run of `pipeline`: building it, and dropping its
+/// result, are not timed.
+fn timed_run(pipeline: &Pipeline, executor: &ParallelExecutor) -> Duration {
+    let start = Instant::now();
+    let result = pipeline.run_with(executor).expect("runs");
+    let elapsed = start.elapsed();
+    drop(black_box(result));
+    elapsed
 }
 
 fn speedup(executor: &ParallelExecutor) {

@@ -592,3 +592,47 @@ fn dot_draws_a_step_named_like_its_output_as_a_step() {
     assert!(dot.contains("label=\"raw\""), "{dot}");
     assert!(dot.starts_with("digraph \"say \\\"etl\\\"\""), "{dot}");
 }
+
+/// A pipeline calls a closure step's code from its own per-step array
+/// (`Step::body`), and a step with a time limit through the step itself on
+/// a thread of its own: both are the one closure, shared with every
+/// pipeline the step is in, so state it captures is never split.
+#[test]
+fn a_closure_step_is_one_closure_in_every_pipeline_and_path() -> flowyml::Result<()> {
+    use std::sync::Arc;
+    let calls = Arc::new(AtomicUsize::new(0));
+    let counting = |name: &str, limit: Option<Duration>| {
+        let calls = Arc::clone(&calls);
+        let step = FnStep::builder(name.to_owned()).output::<usize>(format!("{name}_n"));
+        let step = match limit {
+            Some(limit) => step.timeout(limit),
+            None => step,
+        };
+        Arc::new(step.build(move |ctx| {
+            ctx.set_output(0, calls.fetch_add(1, Ordering::SeqCst) + 1);
+            Ok(())
+        })) as Arc<dyn flowyml::step::Step>
+    };
+    let plain = counting("plain", None);
+    let limited = counting("limited", Some(Duration::from_secs(30)));
+    assert!(
+        plain.body().is_some(),
+        "a closure step hands its pipeline its code"
+    );
+    let mut first = Pipeline::new("first");
+    first.add_shared_step(Arc::clone(&plain));
+    let mut second = Pipeline::new("second");
+    second
+        .add_shared_step(Arc::clone(&plain))
+        .add_shared_step(Arc::clone(&limited));
+    assert_eq!(*first.run()?.get::<usize>("plain_n")?, 1);
+    let result = second.run()?;
+    let mut seen = [
+        *result.get::<usize>("plain_n")?,
+        *result.get::<usize>("limited_n")?,
+    ];
+    seen.sort_unstable();
+    assert_eq!(seen, [2, 3], "one counter across pipelines and paths");
+    assert_eq!(calls.load(Ordering::SeqCst), 3);
+    Ok(())
+}

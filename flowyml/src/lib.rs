@@ -132,6 +132,7 @@ mod slot;
 pub mod step;
 mod sync;
 mod type_name;
+mod write_once;
 
 pub use batch::batch_iterator;
 pub use cache::SmartCache;

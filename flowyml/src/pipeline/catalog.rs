@@ -21,7 +21,7 @@ use std::sync::Arc;
 use crate::artifact::Codec;
 use crate::error::Problem;
 use crate::record::Names;
-use crate::step::Step;
+use crate::step::{Step, StepBody};
 
 /// A pipeline's steps, as flat arrays indexed by step (in the order they
 /// were added) and by artifact name id.
@@ -52,8 +52,14 @@ pub(crate) struct Catalog {
     /// The distinct type names of the ports; few, most of them one
     /// `&'static str`.
     pub type_names: Vec<Cow<'static, str>>,
-    /// The steps that declare resources or a time limit, one bit each.
-    special: Vec<u64>,
+    /// The steps that declare resources or a time limit, so that a run
+    /// does not read every step's spec to find the few that do.
+    special: StepBits,
+    /// The steps that watch files (part of their cache key), so that a
+    /// cache hit does not read the step's spec to find out.
+    watching: StepBits,
+    /// Each step's code where it is a closure ([`Step::body`]).
+    bodies: Vec<Option<StepBody>>,
 }
 
 /// One input or output of a step.
@@ -85,12 +91,9 @@ impl Catalog {
         if !Arc::make_mut(&mut self.step_names).push(&spec.name).1 {
             self.repeated_steps.push(index(i));
         }
-        if i.is_multiple_of(64) {
-            self.special.push(0);
-        }
-        if !spec.resources.is_empty() || spec.timeout.is_some() {
-            self.special[i / 64] |= 1 << (i % 64);
-        }
+        self.special
+            .push(i, !spec.resources.is_empty() || spec.timeout.is_some());
+        self.watching.push(i, !spec.watch.is_empty());
         for input in spec.inputs.iter() {
             let port = self.port(&input.name, (input.type_id)(), &input.type_name);
             self.inputs.push(port);
@@ -101,6 +104,7 @@ impl Catalog {
             self.outputs.push(port);
         }
         self.output_codecs.extend_from_slice(&step.codecs());
+        self.bodies.push(step.body());
         self.input_at.push(index(self.inputs.len()));
         self.output_at.push(index(self.outputs.len()));
     }
@@ -165,9 +169,41 @@ impl Catalog {
         &self.input_codecs[self.input_range(i)]
     }
 
-    /// The steps that declare a resource or a time limit, one bit each.
-    pub fn special(&self) -> &[u64] {
-        &self.special
+    /// Whether step `i` declares a resource or a time limit.
+    #[inline]
+    pub fn is_special(&self, i: usize) -> bool {
+        self.special.contains(i)
+    }
+
+    /// Whether step `i` watches files.
+    #[inline]
+    pub fn watches_files(&self, i: usize) -> bool {
+        self.watching.contains(i)
+    }
+
+    /// Step `i`'s code, where it is a closure.
+    #[inline]
+    pub fn body(&self, i: usize) -> Option<&StepBody> {
+        self.bodies[i].as_ref()
+    }
+}
+
+/// One bit per step.
+#[derive(Clone, Default)]
+struct StepBits(Vec<u64>);
+
+impl StepBits {
+    /// Sets step `i`'s bit to `on`; steps come in order.
+    fn push(&mut self, i: usize, on: bool) {
+        if i.is_multiple_of(64) {
+            self.0.push(0);
+        }
+        self.0[i / 64] |= u64::from(on) << (i % 64);
+    }
+
+    #[inline]
+    fn contains(&self, i: usize) -> bool {
+        self.0[i / 64] & (1 << (i % 64)) != 0
     }
 }
 

@@ -181,6 +181,7 @@ impl Pipeline {
     /// [`input_opaque`](Self::input_opaque) has a new one in each process,
     /// so its readers cannot run in another) or the watched file that
     /// cannot be read.
+    #[cfg(feature = "cli")]
     pub(crate) fn step_key(
         &self,
         step: &str,
@@ -210,6 +211,7 @@ impl Pipeline {
     ///
     /// # Errors
     /// [`Error::UnknownStep`], with the closest name.
+    #[cfg(feature = "cli")]
     pub(crate) fn step_spec(&self, name: &str) -> Result<&crate::step::StepSpec> {
         self.steps
             .iter()
@@ -227,6 +229,7 @@ impl Pipeline {
 
     /// The fingerprint a run gives output `output` (its index) of a step
     /// with key `key` when the output is opaque.
+    #[cfg(feature = "cli")]
     pub(crate) fn opaque_output_fingerprint(key: Fingerprint, output: usize) -> Fingerprint {
         super::step_cache::opaque_fingerprint(key, output)
     }
@@ -237,6 +240,7 @@ impl Pipeline {
     ///
     /// # Errors
     /// If the store cannot be read.
+    #[cfg(feature = "cli")]
     pub(crate) fn served_hashes(
         store: &crate::incremental::ArtifactStore,
         key: &Fingerprint,
@@ -249,6 +253,7 @@ impl Pipeline {
     /// ([`StepContext::read_file`](crate::step::StepContext::read_file) and
     /// `watch`), with their hashes then: what a cache entry of the step
     /// made elsewhere must keep, so that it is never served stale.
+    #[cfg(feature = "cli")]
     pub(crate) fn files_read(&self, step: &str) -> Vec<crate::step::FileRead> {
         let index = self.steps.iter().position(|s| s.spec().name == step);
         match (&self.cache, index) {
@@ -261,6 +266,7 @@ impl Pipeline {
     ///
     /// # Errors
     /// If they cannot be encoded.
+    #[cfg(feature = "cli")]
     pub(crate) fn files_read_blob(reads: &[crate::step::FileRead]) -> Result<Vec<u8>> {
         super::step_cache::reads_blob(reads)
     }
@@ -272,6 +278,7 @@ impl Pipeline {
     /// # Errors
     /// As [`input_json`](Self::input_json); [`Error::Input`] for a type
     /// that has no encoding.
+    #[cfg(feature = "cli")]
     pub(crate) fn encode_json_input(&self, name: &str, json: &str) -> Result<Vec<u8>> {
         let input = self.json_input(name, json)?;
         match input.codec.fingerprint(&*input.value) {

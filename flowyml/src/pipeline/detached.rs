@@ -11,13 +11,14 @@
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, OnceLock, mpsc};
+use std::sync::{Arc, mpsc};
 use std::time::{Duration, Instant};
 
 use crate::error::{BoxError, panic_message};
 use crate::resource::Resources;
 use crate::slot::Value;
 use crate::step::{Gathered, Step, StepContext};
+use crate::write_once::WriteOnce;
 
 /// How a limited attempt ended.
 pub(crate) enum Attempt {
@@ -55,10 +56,10 @@ pub(crate) fn call(
         .spawn(move || {
             let k = inputs.len();
             let m = step.spec().outputs.len();
-            let slots: Vec<OnceLock<Value>> = inputs
+            let slots: Vec<WriteOnce<Value>> = inputs
                 .into_iter()
-                .map(OnceLock::from)
-                .chain((0..m).map(|_| OnceLock::new()))
+                .map(WriteOnce::from)
+                .chain((0..m).map(|_| WriteOnce::new()))
                 .collect();
             let positions: Vec<u32> = (0..k as u32).collect();
             let mut ctx = StepContext {
@@ -77,7 +78,7 @@ pub(crate) fn call(
             let outputs = slots
                 .into_iter()
                 .skip(k)
-                .map(OnceLock::into_inner)
+                .map(WriteOnce::into_inner)
                 .collect();
             let _ = send.send((result, outputs, gathered));
         });

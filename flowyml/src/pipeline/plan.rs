@@ -38,9 +38,6 @@ pub(crate) struct Plan {
     input_slots: Vec<u32>,
     /// Each step's first output slot; `output_at[steps]` is the slot count.
     output_at: Vec<u32>,
-    /// The steps that declare resources or a time limit, one bit each, so
-    /// that a run does not read every step's spec to find the few that do.
-    special: Vec<u64>,
     /// A topological order of the steps.
     pub order: Vec<u32>,
     /// Each step's name, shared with the result of every run.
@@ -61,12 +58,6 @@ impl Plan {
     #[inline]
     pub fn outputs_of(&self, i: usize) -> Range<usize> {
         self.output_at[i] as usize..self.output_at[i + 1] as usize
-    }
-
-    /// Whether step `i` declares a resource or a time limit.
-    #[inline]
-    pub fn is_special(&self, i: usize) -> bool {
-        self.special[i / 64] & (1 << (i % 64)) != 0
     }
 
     /// The number of steps.
@@ -207,7 +198,6 @@ impl Plan {
             input_at,
             input_slots,
             output_at,
-            special: catalog.special().to_vec(),
             order,
             names: Arc::clone(&catalog.step_names),
         })

@@ -6,8 +6,8 @@
 //! error module sits below this one and cannot name the type.
 
 use std::fmt;
+use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, OnceLock};
 use std::time::{Duration, SystemTime};
 
 use serde::Serialize;
@@ -17,6 +17,7 @@ use crate::error::{Error, FailedRun, Result};
 use crate::incremental::fingerprint::Fingerprint;
 use crate::record::{ArtifactIndex, Details, Names, RawRecord, RerunReason, StepStatus, clock};
 use crate::slot::{Artifact, Value};
+use crate::write_once::WriteOnce;
 
 /// One step of a run: a view into its [`PipelineResult`].
 #[derive(Debug, Clone, Copy, Serialize)]
@@ -73,7 +74,7 @@ pub struct PipelineResult {
     pub(crate) step_names: Arc<Names>,
     /// Each slot's artifact, where it was produced: the run's own slots,
     /// kept as they are.
-    pub(crate) artifacts: Vec<OnceLock<Value>>,
+    pub(crate) artifacts: Vec<WriteOnce<Value>>,
     /// Names and types of the slots (shared with the pipeline's plan).
     pub(crate) index: Arc<ArtifactIndex>,
     /// The producing step of each slot (`u32::MAX` for a run-time input).
@@ -82,8 +83,8 @@ pub struct PipelineResult {
     pub(crate) codecs: Arc<[Codec]>,
     /// Each slot's content fingerprint and each step's cache key, where the
     /// pipeline has a cache (empty otherwise).
-    pub(crate) fingerprints: Vec<OnceLock<Fingerprint>>,
-    pub(crate) keys: Vec<OnceLock<Fingerprint>>,
+    pub(crate) fingerprints: Vec<WriteOnce<Fingerprint>>,
+    pub(crate) keys: Vec<WriteOnce<Fingerprint>>,
     /// When the run started.
     pub(crate) started_at: SystemTime,
     /// The run's id in the store's history, where it has one.
@@ -153,7 +154,7 @@ impl PipelineResult {
     /// or has no content hash (an opaque type).
     pub fn fingerprint(&self, name: &str) -> Option<Fingerprint> {
         let slot = self.index.slot(name)?;
-        if let Some(fp) = self.fingerprints.get(slot).and_then(OnceLock::get) {
+        if let Some(fp) = self.fingerprints.get(slot).and_then(WriteOnce::get) {
             return Some(*fp);
         }
         let value = self.artifacts[slot].get()?;

@@ -8,10 +8,13 @@
 //!
 //! # Cost per step
 //! One raw clock read (a step continued inline on a worker starts when its
-//! predecessor's end was read), one `catch_unwind` frame, the step's own
-//! call through its `dyn Step`, and three relaxed stores for its record.
-//! Artifacts live in `OnceLock` slots written once: shared values by
-//! `Arc`, scalars inline. Errors, rerun reasons and notes, which few steps
+//! predecessor's end was read), one `catch_unwind` frame, the step's
+//! code, and three relaxed stores for its record. A closure step's code is
+//! called from the catalog's flat array of closures ([`Step::body`]), so a
+//! run does not load each step's own heap object; a closure that captures
+//! nothing is called without touching memory of its own. Artifacts live in
+//! `WriteOnce` slots, written with one compare-and-swap and read with one
+//! load: shared values by `Arc`, scalars inline. Errors, rerun reasons and notes, which few steps
 //! have, go to one side table behind a mutex. Retries, time limits, the
 //! progress callback and the span per step cost a branch each when unused.
 //!
@@ -23,7 +26,7 @@
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant, SystemTime};
 
 use super::catalog::Catalog;
@@ -42,6 +45,7 @@ use crate::resource::{ResourceGuard, ResourceProvider, Resources, RunResource};
 use crate::slot::Value;
 use crate::step::{Gathered, Step, StepContext};
 use crate::sync::lock;
+use crate::write_once::WriteOnce;
 
 /// What a run reads of its pipeline.
 pub(crate) struct Definition<'p> {
@@ -78,11 +82,11 @@ pub(crate) struct Run<'p> {
     plan: &'p Plan,
     /// Every artifact slot, written once by its producer (or seeded from a
     /// run-time input).
-    slots: Vec<OnceLock<Value>>,
+    slots: Vec<WriteOnce<Value>>,
     /// Each slot's content fingerprint and each step's cache key, where the
     /// pipeline has a cache (empty otherwise).
-    fingerprints: Vec<OnceLock<Fingerprint>>,
-    keys: Vec<OnceLock<Fingerprint>>,
+    fingerprints: Vec<WriteOnce<Fingerprint>>,
+    keys: Vec<WriteOnce<Fingerprint>>,
     /// The resources opened for this run (shared with the threads of steps
     /// that have a time limit).
     resources: Arc<Resources>,
@@ -121,11 +125,11 @@ impl<'p> Run<'p> {
     pub(crate) fn new(pipeline: Definition<'p>, plan: &'p Plan, workers: usize) -> Result<Self> {
         let mut resources = Resources::default();
         let opened = open_resources(&pipeline, &mut resources);
-        let slots = plan.producers.iter().map(|_| OnceLock::new()).collect();
+        let slots = plan.producers.iter().map(|_| WriteOnce::new()).collect();
         let (fingerprints, keys) = match pipeline.cache {
             Some(_) => (
-                plan.producers.iter().map(|_| OnceLock::new()).collect(),
-                (0..plan.steps()).map(|_| OnceLock::new()).collect(),
+                plan.producers.iter().map(|_| WriteOnce::new()).collect(),
+                (0..plan.steps()).map(|_| WriteOnce::new()).collect(),
             ),
             None => (Vec::new(), Vec::new()),
         };
@@ -223,6 +227,7 @@ impl<'p> Run<'p> {
                 let cached = CachedStep {
                     index: i,
                     spec: step.spec(),
+                    watches_files: self.pipeline.catalog.watches_files(i),
                     codecs: self.pipeline.catalog.output_codecs(i),
                     inputs: self.plan.inputs_of(i),
                     outputs: self.plan.outputs_of(i),
@@ -240,11 +245,14 @@ impl<'p> Run<'p> {
     /// code: the plan has its slots.
     #[inline]
     fn call(&self, i: usize, step: &dyn Step) -> Outcome {
-        if self.plan.is_special(i) {
+        if self.pipeline.catalog.is_special(i) {
             return self.call_special(i, step);
         }
         let mut ctx = self.context(i, step);
-        let result = step.run(&mut ctx);
+        let result = match self.pipeline.catalog.body(i) {
+            Some(body) => body(&mut ctx),
+            None => step.run(&mut ctx),
+        };
         self.outcome(i, step, result, ctx)
     }
 

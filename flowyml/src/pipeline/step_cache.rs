@@ -51,6 +51,7 @@ use crate::record::RerunReason;
 use crate::slot::Value;
 use crate::step::{FileRead, StepSpec};
 use crate::sync::lock;
+use crate::write_once::WriteOnce;
 
 /// What executing one step (or serving it from the cache) gave.
 pub(crate) enum Outcome {
@@ -114,15 +115,17 @@ pub(crate) struct StepCache {
 pub(crate) struct CachedStep<'a> {
     pub index: usize,
     pub spec: &'a StepSpec,
+    /// Whether the spec lists files to watch (known without reading it).
+    pub watches_files: bool,
     pub codecs: &'a [Codec],
     /// The slots of its inputs, in parameter order.
     pub inputs: &'a [u32],
     /// The slots of its outputs, in output order.
     pub outputs: Range<usize>,
-    pub slots: &'a [OnceLock<Value>],
-    pub fingerprints: &'a [OnceLock<Fingerprint>],
+    pub slots: &'a [WriteOnce<Value>],
+    pub fingerprints: &'a [WriteOnce<Fingerprint>],
     /// Where the step's key goes, for its record.
-    pub key: &'a OnceLock<Fingerprint>,
+    pub key: &'a WriteOnce<Fingerprint>,
 }
 
 impl StepCache {
@@ -158,6 +161,7 @@ impl StepCache {
 
     /// The files the latest run of the step at `index` in this process
     /// read, with their hashes then.
+    #[cfg(feature = "cli")]
     pub fn files_read(&self, index: usize) -> Vec<FileRead> {
         self.entries.get(index).map_or_else(Vec::new, |entry| {
             lock(&entry.latest)
@@ -220,7 +224,7 @@ impl StepCache {
         // Runs never overlap an `invalidate`, which borrows the pipeline
         // mutably: relaxed loads and stores suffice.
         let invalidated = entry.invalidated.load(Ordering::Relaxed);
-        if !invalidated && step.spec.watch.is_empty() && self.same_inputs_in_memory(step) {
+        if !invalidated && !step.watches_files && self.same_inputs_in_memory(step) {
             self.record(
                 writer,
                 &step.spec.name,
@@ -547,6 +551,7 @@ pub(crate) fn extend_key(
 /// (every blob present), and every file its run read unchanged. `None`
 /// otherwise: the step runs again. For runners outside the process
 /// (`cache serve`), which load the bytes themselves.
+#[cfg(feature = "cli")]
 pub(crate) fn served_hashes(
     store: &ArtifactStore,
     key: &Fingerprint,
@@ -575,6 +580,7 @@ pub(crate) fn served_hashes(
 /// The blob an entry keeps after its outputs for the files its run read
 /// (see [`served_hashes`]): for runners outside the process that commit
 /// what a step read elsewhere (`cache serve`).
+#[cfg(feature = "cli")]
 pub(crate) fn reads_blob(reads: &[FileRead]) -> Result<Vec<u8>> {
     codec::encode(&(READS_MAGIC, reads))
 }

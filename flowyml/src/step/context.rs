@@ -2,7 +2,6 @@
 
 use std::any::Any;
 use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use super::spec::StepSpec;
@@ -11,13 +10,14 @@ use crate::error::{BoxError, Error};
 use crate::incremental::fingerprint::{Fingerprint, hash_file};
 use crate::resource::Resources;
 use crate::slot::{Artifact, Value};
+use crate::write_once::WriteOnce;
 
 /// A step's view of the run: its inputs, its output slots, the run's
 /// resources, and notes for its record.
 pub struct StepContext<'a> {
     pub(crate) spec: &'a StepSpec,
     /// Every artifact slot of the run.
-    pub(crate) slots: &'a [OnceLock<Value>],
+    pub(crate) slots: &'a [WriteOnce<Value>],
     /// The slot of each of the step's inputs, in parameter order.
     pub(crate) inputs: &'a [u32],
     /// The slots of the step's outputs (consecutive), so that writing one
@@ -68,6 +68,37 @@ impl<'a> StepContext<'a> {
             Some(value) => Ok(value),
             None => Err(self.wrong_type::<T>(i)),
         }
+    }
+
+    /// How many inputs the step has: a step built at run time can read
+    /// them all without keeping their count in its closure (a closure that
+    /// captures nothing costs a run no load of its own).
+    ///
+    /// ```
+    /// use flowyml::{Pipeline, step::FnStep};
+    ///
+    /// let mut p = Pipeline::new("sum");
+    /// p.input("a", 1_u64).input("b", 2_u64);
+    /// p.add_step(
+    ///     FnStep::builder("sum")
+    ///         .input::<u64>("a")
+    ///         .input::<u64>("b")
+    ///         .output::<u64>("total")
+    ///         .build(|ctx| {
+    ///             let mut total = 0;
+    ///             for i in 0..ctx.input_count() {
+    ///                 total += *ctx.input::<u64>(i)?;
+    ///             }
+    ///             ctx.set_output(0, total);
+    ///             Ok(())
+    ///         }),
+    /// );
+    /// assert_eq!(*p.run()?.get::<u64>("total")?, 3);
+    /// # Ok::<(), flowyml::Error>(())
+    /// ```
+    #[inline]
+    pub fn input_count(&self) -> usize {
+        self.inputs.len()
     }
 
     /// Input `i` as a shared artifact (a small scalar, which the run keeps

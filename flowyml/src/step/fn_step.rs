@@ -3,15 +3,14 @@
 use std::any::Any;
 use std::borrow::Cow;
 use std::fmt;
+use std::sync::Arc;
 use std::time::Duration;
 
 use super::context::StepContext;
 use super::spec::{ArtifactSpec, StepSpec};
-use super::traits::Step;
+use super::traits::{Step, StepBody};
 use crate::artifact::{ArtifactCodec, Codec};
 use crate::error::BoxError;
-
-type RunFn = dyn Fn(&mut StepContext<'_>) -> Result<(), BoxError> + Send + Sync;
 
 /// A step built at run time from a closure.
 ///
@@ -35,7 +34,7 @@ pub struct FnStep {
     spec: StepSpec,
     codecs: Vec<Codec>,
     input_codecs: Vec<Codec>,
-    run: Box<RunFn>,
+    run: StepBody,
 }
 
 /// Builds a [`FnStep`]; made by [`FnStep::builder`].
@@ -175,7 +174,7 @@ impl FnStepBuilder {
             spec: self.spec,
             codecs: self.codecs,
             input_codecs: self.input_codecs,
-            run: Box::new(run),
+            run: Arc::new(run),
         }
     }
 
@@ -200,6 +199,10 @@ impl Step for FnStep {
 
     fn input_codecs(&self) -> Cow<'_, [Codec]> {
         Cow::Borrowed(&self.input_codecs)
+    }
+
+    fn body(&self) -> Option<StepBody> {
+        Some(Arc::clone(&self.run))
     }
 }
 

@@ -27,7 +27,7 @@ pub(crate) use context::Gathered;
 pub use context::{FileRead, StepContext};
 pub use fn_step::{FnStep, FnStepBuilder};
 pub use spec::{ArtifactSpec, StepSpec};
-pub use traits::{IntoStep, Step, StepFunction, StepValue};
+pub use traits::{IntoStep, Step, StepBody, StepFunction, StepValue};
 
 /// Keeps the panics of steps from printing the default panic message and
 /// backtrace to stderr: a panicking step already fails with the panic's

@@ -44,7 +44,19 @@ pub trait Step: Send + Sync + 'static {
     fn problem(&self) -> Option<Problem> {
         None
     }
+
+    /// The step's code as a shared closure, where it is one (a
+    /// [`FnStep`](super::FnStep)'s): a pipeline keeps it in a flat array
+    /// beside its other per-step state and calls it from there, so that
+    /// running the step does not first load the step's own heap object.
+    /// Calling it must do what [`run`](Self::run) does.
+    fn body(&self) -> Option<StepBody> {
+        None
+    }
 }
+
+/// A step's code as a shared closure: see [`Step::body`].
+pub type StepBody = Arc<dyn Fn(&mut StepContext<'_>) -> Result<(), BoxError> + Send + Sync>;
 
 /// What [`Pipeline::add_step`](crate::Pipeline::add_step) accepts: a
 /// `#[step]` function, or any [`Step`] value (such as a [`FnStep`](super::FnStep)). The

@@ -212,6 +212,7 @@ impl ArtifactStore {
     ///
     /// # Errors
     /// [`Error::Database`](crate::Error::Database) (also for an unknown run).
+    #[cfg(feature = "cli")]
     pub(crate) fn record(&self, run: RunId, steps: &[StepExecution]) -> Result<()> {
         let pending = std::mem::take(&mut *lock(&self.pending));
         let mut db = lock(&self.db);

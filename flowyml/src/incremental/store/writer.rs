@@ -27,6 +27,7 @@ impl ArtifactStore {
     ///
     /// # Errors
     /// [`Error::Io`], [`Error::Database`].
+    #[cfg(feature = "cli")]
     pub(crate) fn commit_encoded(
         &self,
         key: &Fingerprint,
