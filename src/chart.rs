@@ -78,7 +78,8 @@ impl Chart {
         let _ = writeln!(s, r#"<rect width="100%" height="100%" fill="white"/>"#);
         let _ = writeln!(
             s,
-            r#"<text x="{LABEL_WIDTH}" y="22" font-size="15" font-weight="bold">{}</text>"#,
+            r#"<text x="{}" y="22" font-size="15" font-weight="bold" text-anchor="middle">{}</text>"#,
+            WIDTH / 2.0,
             escape(&self.title)
         );
         let bottom = height - BOTTOM;
@@ -152,8 +153,10 @@ impl Chart {
         }
         let _ = writeln!(
             s,
+            // Centred on the whole chart, not the plot: the axis's words are
+            // wider than the plot's right half.
             r##"<text x="{:.1}" y="{:.1}" text-anchor="middle" fill="#333">{}</text>"##,
-            LABEL_WIDTH + plot / 2.0,
+            WIDTH / 2.0,
             height - 8.0,
             escape(&self.axis)
         );

@@ -636,3 +636,35 @@ fn a_closure_step_is_one_closure_in_every_pipeline_and_path() -> flowyml::Result
     assert_eq!(calls.load(Ordering::SeqCst), 3);
     Ok(())
 }
+
+/// A closure of `Copy` captures of at most two words is kept inline by
+/// `build_copied` (each pipeline copies it); a larger one is shared; both
+/// run what they captured.
+#[test]
+fn copied_closures_are_inline_when_small_and_shared_when_not() -> flowyml::Result<()> {
+    use flowyml::step::Step;
+    let (a, b) = (20_u64, 22_u32);
+    let small = FnStep::builder("small")
+        .output::<u64>("sum")
+        .build_copied(move |ctx| {
+            ctx.set_output(0, a + u64::from(b));
+            Ok(())
+        });
+    let table = [1_u64, 2, 3, 4];
+    let large = FnStep::builder("large")
+        .input::<u64>("sum")
+        .output::<u64>("total")
+        .build_copied(move |ctx| {
+            let sum = *ctx.input::<u64>(0)?;
+            ctx.set_output(0, sum + table.iter().sum::<u64>());
+            Ok(())
+        });
+    assert!(small.body().is_some_and(|b| b.is_copied()));
+    assert!(large.body().is_some_and(|b| !b.is_copied()));
+    let mut p = Pipeline::new("copied");
+    p.add_step(small).add_step(large);
+    let result = p.run()?;
+    assert_eq!(*result.get::<u64>("sum")?, 42);
+    assert_eq!(*result.get::<u64>("total")?, 52);
+    Ok(())
+}

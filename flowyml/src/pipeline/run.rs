@@ -250,7 +250,7 @@ impl<'p> Run<'p> {
         }
         let mut ctx = self.context(i, step);
         let result = match self.pipeline.catalog.body(i) {
-            Some(body) => body(&mut ctx),
+            Some(body) => body.call(&mut ctx),
             None => step.run(&mut ctx),
         };
         self.outcome(i, step, result, ctx)

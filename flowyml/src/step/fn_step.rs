@@ -3,12 +3,12 @@
 use std::any::Any;
 use std::borrow::Cow;
 use std::fmt;
-use std::sync::Arc;
 use std::time::Duration;
 
+use super::body::StepBody;
 use super::context::StepContext;
 use super::spec::{ArtifactSpec, StepSpec};
-use super::traits::{Step, StepBody};
+use super::traits::Step;
 use crate::artifact::{ArtifactCodec, Codec};
 use crate::error::BoxError;
 
@@ -156,11 +156,51 @@ impl FnStepBuilder {
         self
     }
 
-    /// The step, running `run`.
+    /// The step, running `run`: one closure, shared by every pipeline the
+    /// step is added to.
     pub fn build(
-        mut self,
+        self,
         run: impl Fn(&mut StepContext<'_>) -> Result<(), BoxError> + Send + Sync + 'static,
     ) -> FnStep {
+        self.with_body(StepBody::shared(run))
+    }
+
+    /// The step, running `run`, a closure that captures only `Copy` values
+    /// (an index, a weight): one of at most two words is kept inline in
+    /// each pipeline's array of step code, so a run of a large generated
+    /// pipeline reads the captures in order instead of from each step's own
+    /// heap object (see [`StepBody`]). A larger one is shared, as with
+    /// [`build`](Self::build). Each pipeline calls its own copy, which no
+    /// call can tell apart: a `Copy` value holds no state a call could
+    /// change (shared state is behind a reference, such as a `&'static`).
+    ///
+    /// ```
+    /// use flowyml::{Pipeline, step::FnStep};
+    ///
+    /// let mut p = Pipeline::new("generated");
+    /// p.input("a0", 0_u64);
+    /// for i in 1..=100_u64 {
+    ///     let step = FnStep::builder(format!("s{i}"))
+    ///         .input::<u64>(format!("a{}", i - 1))
+    ///         .output::<u64>(format!("a{i}"))
+    ///         .build_copied(move |ctx| {
+    ///             let before = *ctx.input::<u64>(0)?;
+    ///             ctx.set_output(0, before + i);
+    ///             Ok(())
+    ///         });
+    ///     p.add_step(step);
+    /// }
+    /// assert_eq!(*p.run()?.get::<u64>("a100")?, 5050);
+    /// # Ok::<(), flowyml::Error>(())
+    /// ```
+    pub fn build_copied<F>(self, run: F) -> FnStep
+    where
+        F: Fn(&mut StepContext<'_>) -> Result<(), BoxError> + Copy + Send + Sync + 'static,
+    {
+        self.with_body(StepBody::copied(run))
+    }
+
+    fn with_body(mut self, run: StepBody) -> FnStep {
         // A pipeline of many small steps reads every spec to plan itself:
         // the less room they waste, the fewer cache lines that costs.
         for list in [&mut self.spec.inputs, &mut self.spec.outputs] {
@@ -174,7 +214,7 @@ impl FnStepBuilder {
             spec: self.spec,
             codecs: self.codecs,
             input_codecs: self.input_codecs,
-            run: Arc::new(run),
+            run,
         }
     }
 
@@ -190,7 +230,7 @@ impl Step for FnStep {
 
     #[inline]
     fn run(&self, ctx: &mut StepContext<'_>) -> Result<(), BoxError> {
-        (self.run)(ctx)
+        self.run.call(ctx)
     }
 
     fn codecs(&self) -> Cow<'_, [Codec]> {
@@ -202,7 +242,7 @@ impl Step for FnStep {
     }
 
     fn body(&self) -> Option<StepBody> {
-        Some(Arc::clone(&self.run))
+        Some(self.run.clone())
     }
 }
 

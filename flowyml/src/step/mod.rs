@@ -7,6 +7,7 @@
 //! function and registers the step ([`registered`]); [`FnStep`] builds one
 //! at run time (for generated or very large pipelines).
 
+mod body;
 mod context;
 mod fn_step;
 #[doc(hidden)]
@@ -23,11 +24,12 @@ use std::sync::{Arc, OnceLock};
 use crate::artifact::Codec;
 use crate::error::{BoxError, Problem};
 
+pub use body::StepBody;
 pub(crate) use context::Gathered;
 pub use context::{FileRead, StepContext};
 pub use fn_step::{FnStep, FnStepBuilder};
 pub use spec::{ArtifactSpec, StepSpec};
-pub use traits::{IntoStep, Step, StepBody, StepFunction, StepValue};
+pub use traits::{IntoStep, Step, StepFunction, StepValue};
 
 /// Keeps the panics of steps from printing the default panic message and
 /// backtrace to stderr: a panicking step already fails with the panic's

@@ -4,6 +4,7 @@
 use std::borrow::Cow;
 use std::sync::Arc;
 
+use super::body::StepBody;
 use super::context::StepContext;
 use super::spec::StepSpec;
 use crate::artifact::Codec;
@@ -45,7 +46,7 @@ pub trait Step: Send + Sync + 'static {
         None
     }
 
-    /// The step's code as a shared closure, where it is one (a
+    /// The step's code as a closure, where it is one (a
     /// [`FnStep`](super::FnStep)'s): a pipeline keeps it in a flat array
     /// beside its other per-step state and calls it from there, so that
     /// running the step does not first load the step's own heap object.
@@ -54,9 +55,6 @@ pub trait Step: Send + Sync + 'static {
         None
     }
 }
-
-/// A step's code as a shared closure: see [`Step::body`].
-pub type StepBody = Arc<dyn Fn(&mut StepContext<'_>) -> Result<(), BoxError> + Send + Sync>;
 
 /// What [`Pipeline::add_step`](crate::Pipeline::add_step) accepts: a
 /// `#[step]` function, or any [`Step`] value (such as a [`FnStep`](super::FnStep)). The
