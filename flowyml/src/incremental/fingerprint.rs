@@ -265,6 +265,14 @@ impl KeyBuilder {
 
     /// Adds a named input by its fingerprint.
     pub fn input(mut self, name: &str, fingerprint: Fingerprint) -> Self {
+        self.add_input(name, fingerprint);
+        self
+    }
+
+    /// Adds a named input by its fingerprint, in place: the way to add
+    /// inputs in a loop, since the hasher's state (some 2 KB) is not moved
+    /// for each one as a by-value chain may.
+    pub fn add_input(&mut self, name: &str, fingerprint: Fingerprint) -> &mut Self {
         self.field(b'I', name.as_bytes());
         self.field(b'F', &fingerprint.0);
         self

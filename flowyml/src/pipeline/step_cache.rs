@@ -537,11 +537,11 @@ pub(crate) fn extend_key(
 ) -> Result<Fingerprint, String> {
     let mut key = KeyBuilder::extend(base);
     for (input, fp) in spec.inputs.iter().zip(inputs) {
-        key = key.input(&input.name, fp?);
+        key.add_input(&input.name, fp?);
     }
     for path in spec.watch.iter() {
         let fp = file(Path::new(path)).map_err(|e| format!("watched file `{path}`: {e}"))?;
-        key = key.input(&format!("file:{path}"), fp);
+        key.add_input(&format!("file:{path}"), fp);
     }
     Ok(key.finish())
 }

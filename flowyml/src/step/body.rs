@@ -24,6 +24,9 @@
 //!   body, as every pipeline the step is added to does) is a valid copy of
 //!   the closure, and no copy needs dropping (a `Copy` type has no drop
 //!   glue);
+//! - (by the same bound) `F` holds no `UnsafeCell` inline, as no `Copy`
+//!   type does, so calling it through a shared reference into the buffer
+//!   mutates nothing the buffer's owner could see change;
 //! - requires `F: Send + Sync + 'static`, so the body may be sent to and
 //!   shared by the run's workers (which the buffer's own `Send` and `Sync`
 //!   would otherwise claim for any type) and outlives nothing it borrows.
