@@ -8,7 +8,9 @@
 //! name, several times what the run itself costs. So each step is read
 //! once, when it is added and its spec was just written (hot in cache):
 //! its artifact names are interned to ids, and its inputs and outputs kept
-//! as ids, type ids and codecs in flat arrays indexed by step. Planning
+//! as ids, type ids and codecs in flat arrays indexed by step, beside a bit
+//! for each option a run branches on and the step's code where it is a
+//! closure ([`Step::body`]). Planning
 //! ([`Plan::build`](super::plan::Plan::build)) then reads only these
 //! arrays and hashes no name; the names are read again only to word an
 //! error.

@@ -12,10 +12,11 @@
 //! code, and three relaxed stores for its record. A closure step's code is
 //! called from the catalog's flat array of closures ([`Step::body`]), so a
 //! run does not load each step's own heap object; a closure that captures
-//! nothing is called without touching memory of its own. Artifacts live in
-//! `WriteOnce` slots, written with one compare-and-swap and read with one
-//! load: shared values by `Arc`, scalars inline. Errors, rerun reasons and notes, which few steps
-//! have, go to one side table behind a mutex. Retries, time limits, the
+//! nothing, or whose `Copy` captures are kept inline there, is called
+//! without touching memory of its own. Artifacts live in `WriteOnce`
+//! slots, written with one compare-and-swap and read with one load: shared
+//! values by `Arc`, scalars inline. Errors, rerun reasons and notes, which
+//! few steps have, go to one side table behind a mutex. Retries, time limits, the
 //! progress callback and the span per step cost a branch each when unused.
 //!
 //! # Stopping
