@@ -53,3 +53,24 @@ proptest! {
         prop_assert_eq!(result.steps().len(), n);
     }
 }
+
+/// The benchmarks' floor computes what the steps compute, on every shape
+/// (each step's output is 1 + the sum of its inputs' outputs), so its
+/// ratios compare equal work.
+#[test]
+fn the_benchmark_floor_computes_every_step_once_in_order() {
+    use flowyml_workspace::bench::{Floor, shapes};
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(2)
+        .build()
+        .expect("pool");
+    for (shape, deps) in shapes(2_000) {
+        let mut outputs = vec![0u64; deps.len()];
+        for (i, d) in deps.iter().enumerate() {
+            let sum = d.iter().map(|&p| outputs[p]).fold(0, u64::wrapping_add);
+            outputs[i] = sum.wrapping_add(1);
+        }
+        let expected = outputs.iter().copied().fold(0, u64::wrapping_add);
+        assert_eq!(Floor::new(&deps).run(&pool), expected, "{shape}");
+    }
+}

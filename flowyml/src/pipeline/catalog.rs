@@ -8,9 +8,10 @@
 //! name, several times what the run itself costs. So each step is read
 //! once, when it is added and its spec was just written (hot in cache):
 //! its artifact names are interned to ids, and its inputs and outputs kept
-//! as ids, type ids and codecs in flat arrays indexed by step, beside a bit
-//! for each option a run branches on and the step's code where it is a
-//! closure ([`Step::body`]). Planning
+//! as ids, type ids and codecs in flat arrays indexed by step, beside one
+//! [`StepCall`] record per step: what a run reads to call it (the step,
+//! its code where it is a closure, where its inputs and outputs are, the
+//! options a run branches on). Planning
 //! ([`Plan::build`](super::plan::Plan::build)) then reads only these
 //! arrays and hashes no name; the names are read again only to word an
 //! error.
@@ -54,14 +55,46 @@ pub(crate) struct Catalog {
     /// The distinct type names of the ports; few, most of them one
     /// `&'static str`.
     pub type_names: Vec<Cow<'static, str>>,
-    /// The steps that declare resources or a time limit, so that a run
-    /// does not read every step's spec to find the few that do.
-    special: StepBits,
-    /// The steps that watch files (part of their cache key), so that a
-    /// cache hit does not read the step's spec to find out.
-    watching: StepBits,
-    /// Each step's code where it is a closure ([`Step::body`]).
-    bodies: Vec<Option<StepBody>>,
+    /// What a run reads to call each step, one record per step.
+    calls: Vec<StepCall>,
+}
+
+/// What a run reads to call a step, in one record, so that a step costs a
+/// run one load from the catalog. (At 100k steps in a random DAG that load
+/// misses the CPU's caches and is the largest cost a run adds to a step.)
+#[derive(Clone)]
+pub(crate) struct StepCall {
+    /// The step.
+    pub step: Arc<dyn Step>,
+    /// Its code where it is a closure ([`Step::body`]): called from here,
+    /// the step's own heap object is not loaded.
+    pub body: Option<StepBody>,
+    /// Where its inputs are in the step-ordered list of inputs (the plan's
+    /// slots of inputs are in that order).
+    inputs: [u32; 2],
+    /// Where its outputs are among all steps' outputs (a slot index, less
+    /// the run-time inputs, which come first).
+    outputs: [u32; 2],
+    /// Whether it declares resources or a time limit, so that a run does
+    /// not read every step's spec to find the few that do.
+    pub special: bool,
+    /// Whether it watches files (part of its cache key), so that a cache
+    /// hit does not read the step's spec to find out.
+    pub watches_files: bool,
+}
+
+impl StepCall {
+    /// Its positions in the step-ordered list of inputs.
+    #[inline]
+    pub fn inputs(&self) -> Range<usize> {
+        self.inputs[0] as usize..self.inputs[1] as usize
+    }
+
+    /// Its output slots, after `first` slots of run-time inputs.
+    #[inline]
+    pub fn outputs(&self, first: usize) -> Range<usize> {
+        first + self.outputs[0] as usize..first + self.outputs[1] as usize
+    }
 }
 
 /// One input or output of a step.
@@ -82,7 +115,7 @@ impl Catalog {
     }
 
     /// Indexes `step`, the next step.
-    pub fn add(&mut self, step: &dyn Step) {
+    pub fn add(&mut self, step: &Arc<dyn Step>) {
         if self.input_at.is_empty() {
             self.input_at.push(0);
             self.output_at.push(0);
@@ -93,9 +126,6 @@ impl Catalog {
         if !Arc::make_mut(&mut self.step_names).push(&spec.name).1 {
             self.repeated_steps.push(index(i));
         }
-        self.special
-            .push(i, !spec.resources.is_empty() || spec.timeout.is_some());
-        self.watching.push(i, !spec.watch.is_empty());
         for input in spec.inputs.iter() {
             let port = self.port(&input.name, (input.type_id)(), &input.type_name);
             self.inputs.push(port);
@@ -106,9 +136,16 @@ impl Catalog {
             self.outputs.push(port);
         }
         self.output_codecs.extend_from_slice(&step.codecs());
-        self.bodies.push(step.body());
         self.input_at.push(index(self.inputs.len()));
         self.output_at.push(index(self.outputs.len()));
+        self.calls.push(StepCall {
+            step: Arc::clone(step),
+            body: step.body(),
+            inputs: [self.input_at[i], self.input_at[i + 1]],
+            outputs: [self.output_at[i], self.output_at[i + 1]],
+            special: !spec.resources.is_empty() || spec.timeout.is_some(),
+            watches_files: !spec.watch.is_empty(),
+        });
     }
 
     /// The id of artifact `name`, interned if it is new.
@@ -171,41 +208,10 @@ impl Catalog {
         &self.input_codecs[self.input_range(i)]
     }
 
-    /// Whether step `i` declares a resource or a time limit.
+    /// What a run reads to call step `i`.
     #[inline]
-    pub fn is_special(&self, i: usize) -> bool {
-        self.special.contains(i)
-    }
-
-    /// Whether step `i` watches files.
-    #[inline]
-    pub fn watches_files(&self, i: usize) -> bool {
-        self.watching.contains(i)
-    }
-
-    /// Step `i`'s code, where it is a closure.
-    #[inline]
-    pub fn body(&self, i: usize) -> Option<&StepBody> {
-        self.bodies[i].as_ref()
-    }
-}
-
-/// One bit per step.
-#[derive(Clone, Default)]
-struct StepBits(Vec<u64>);
-
-impl StepBits {
-    /// Sets step `i`'s bit to `on`; steps come in order.
-    fn push(&mut self, i: usize, on: bool) {
-        if i.is_multiple_of(64) {
-            self.0.push(0);
-        }
-        self.0[i / 64] |= u64::from(on) << (i % 64);
-    }
-
-    #[inline]
-    fn contains(&self, i: usize) -> bool {
-        self.0[i / 64] & (1 << (i % 64)) != 0
+    pub fn call(&self, i: usize) -> &StepCall {
+        &self.calls[i]
     }
 }
 

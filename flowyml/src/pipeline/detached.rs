@@ -71,6 +71,7 @@ pub(crate) fn call(
                 gathered: Gathered::default(),
                 cancel: &cancel,
                 stop: &thread_stop,
+                written: 0,
             };
             let result = catch_unwind(AssertUnwindSafe(|| step.run(&mut ctx)))
                 .unwrap_or_else(|p| Err(format!("panicked: {}", panic_message(&*p)).into()));

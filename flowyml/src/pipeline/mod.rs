@@ -128,7 +128,7 @@ impl Pipeline {
     /// Adds a shared step (e.g. one kept in a registry).
     pub fn add_shared_step(&mut self, step: Arc<dyn Step>) -> &mut Self {
         self.plan = OnceLock::new();
-        self.catalog.add(&*step);
+        self.catalog.add(&step);
         self.steps.push(step);
         if let Some(cache) = &mut self.cache {
             cache.grow(self.steps.len());

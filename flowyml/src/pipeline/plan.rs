@@ -38,6 +38,8 @@ pub(crate) struct Plan {
     input_slots: Vec<u32>,
     /// Each step's first output slot; `output_at[steps]` is the slot count.
     output_at: Vec<u32>,
+    /// The first slot of steps' outputs (after the run-time inputs').
+    pub first_output: usize,
     /// A topological order of the steps.
     pub order: Vec<u32>,
     /// Each step's name, shared with the result of every run.
@@ -52,6 +54,13 @@ impl Plan {
     #[inline]
     pub fn inputs_of(&self, i: usize) -> &[u32] {
         &self.input_slots[self.input_at[i] as usize..self.input_at[i + 1] as usize]
+    }
+
+    /// The input slots at `positions` of the step-ordered list of inputs
+    /// (a [`StepCall`](super::catalog::StepCall)'s).
+    #[inline]
+    pub fn input_slots(&self, positions: Range<usize>) -> &[u32] {
+        &self.input_slots[positions]
     }
 
     /// The slots of step `i`'s outputs, in output order.
@@ -198,6 +207,7 @@ impl Plan {
             input_at,
             input_slots,
             output_at,
+            first_output: n_in,
             order,
             names: Arc::clone(&catalog.step_names),
         })

@@ -9,11 +9,15 @@
 //! # Cost per step
 //! One raw clock read (a step continued inline on a worker starts when its
 //! predecessor's end was read), one `catch_unwind` frame, the step's
-//! code, and three relaxed stores for its record. A closure step's code is
-//! called from the catalog's flat array of closures ([`Step::body`]), so a
-//! run does not load each step's own heap object; a closure that captures
+//! code, and three relaxed stores for its record. Everything a call needs
+//! is in the step's [`StepCall`] record in the catalog, one load: a
+//! closure step's code is called from there ([`Step::body`]), so a run
+//! does not load each step's own heap object, and a closure that captures
 //! nothing, or whose `Copy` captures are kept inline there, is called
-//! without touching memory of its own. Artifacts live in `WriteOnce`
+//! without touching memory of its own. In a plain run (no cache, no
+//! progress callback, no span per step) a step that succeeds saying
+//! nothing is recorded at once ([`Run::visit_plain`]); only the others go
+//! through outcomes and retries. Artifacts live in `WriteOnce`
 //! slots, written with one compare-and-swap and read with one load: shared
 //! values by `Arc`, scalars inline. Errors, rerun reasons and notes, which
 //! few steps have, go to one side table behind a mutex. Retries, time limits, the
@@ -30,7 +34,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant, SystemTime};
 
-use super::catalog::Catalog;
+use super::catalog::{Catalog, StepCall};
 use super::control::{self, Canceller, Progress, ProgressFn, Watchdog};
 use super::detached::{self, Attempt};
 use super::input::RuntimeInput;
@@ -44,7 +48,7 @@ use crate::incremental::store::{ArtifactStore, RunStatus, RunWriter};
 use crate::record::{self, Details, RawRecord, StepStatus};
 use crate::resource::{ResourceGuard, ResourceProvider, Resources, RunResource};
 use crate::slot::Value;
-use crate::step::{Gathered, Step, StepContext};
+use crate::step::{Gathered, Said, Step, StepContext};
 use crate::sync::lock;
 use crate::write_once::WriteOnce;
 
@@ -104,6 +108,8 @@ pub(crate) struct Run<'p> {
     /// Set when no step may start any more: a failure (unless the pipeline
     /// keeps going), the time limit, a cancellation.
     stop: Arc<AtomicBool>,
+    /// The pipeline's canceller's flag, at hand (read before every step).
+    cancelled: &'p AtomicBool,
     /// Whether the time limit passed.
     timed_out: Arc<AtomicBool>,
     /// When the run started, in [`record::clock`] ticks; records count
@@ -118,6 +124,10 @@ pub(crate) struct Run<'p> {
     workers: usize,
     /// Whether `tracing` wants debug events (read once per run).
     trace_steps: bool,
+    /// Whether a step that uses no resource and has no time limit may take
+    /// the plain path ([`Run::visit_plain`]): no cache, no progress
+    /// callback, no span per step.
+    plain: bool,
 }
 
 impl<'p> Run<'p> {
@@ -126,6 +136,10 @@ impl<'p> Run<'p> {
     pub(crate) fn new(pipeline: Definition<'p>, plan: &'p Plan, workers: usize) -> Result<Self> {
         let mut resources = Resources::default();
         let opened = open_resources(&pipeline, &mut resources);
+        let trace_steps = tracing::enabled!(tracing::Level::DEBUG);
+        let cancelled: &'p AtomicBool = &pipeline.canceller.0;
+        let pipeline_is_plain =
+            pipeline.cache.is_none() && pipeline.progress.is_none() && !trace_steps;
         let slots = plan.producers.iter().map(|_| WriteOnce::new()).collect();
         let (fingerprints, keys) = match pipeline.cache {
             Some(_) => (
@@ -146,13 +160,15 @@ impl<'p> Run<'p> {
             details: Mutex::new(Vec::new()),
             writer: None,
             stop: Arc::new(AtomicBool::new(false)),
+            cancelled,
             timed_out: Arc::new(AtomicBool::new(false)),
             origin: 0,
             started: Instant::now(),
             started_at: SystemTime::now(),
             clock: record::clock(),
             workers,
-            trace_steps: tracing::enabled!(tracing::Level::DEBUG),
+            trace_steps,
+            plain: pipeline_is_plain,
         })
     }
 
@@ -221,36 +237,37 @@ impl<'p> Run<'p> {
     }
 
     fn serve_or_call(&self, i: usize) -> Outcome {
-        let step = &*self.pipeline.steps[i];
+        let call = self.pipeline.catalog.call(i);
         match self.pipeline.cache {
-            None => self.call(i, step),
+            None => self.call(i, call),
             Some(cache) => {
                 let cached = CachedStep {
                     index: i,
-                    spec: step.spec(),
-                    watches_files: self.pipeline.catalog.watches_files(i),
+                    spec: call.step.spec(),
+                    watches_files: call.watches_files,
                     codecs: self.pipeline.catalog.output_codecs(i),
-                    inputs: self.plan.inputs_of(i),
-                    outputs: self.plan.outputs_of(i),
+                    inputs: self.plan.input_slots(call.inputs()),
+                    outputs: call.outputs(self.plan.first_output),
                     slots: &self.slots,
                     fingerprints: &self.fingerprints,
                     key: &self.keys[i],
                 };
-                cache.execute(&cached, self.writer.as_ref(), || self.call(i, step))
+                cache.execute(&cached, self.writer.as_ref(), || self.call(i, call))
             }
         }
     }
 
     /// Calls step `i`'s code. The common case, a step that uses no
     /// resource and has no time limit, reads nothing of the step but its
-    /// code: the plan has its slots.
+    /// call record.
     #[inline]
-    fn call(&self, i: usize, step: &dyn Step) -> Outcome {
-        if self.pipeline.catalog.is_special(i) {
-            return self.call_special(i, step);
+    fn call(&self, i: usize, call: &StepCall) -> Outcome {
+        let step = &*call.step;
+        if call.special {
+            return self.call_special(i, call);
         }
-        let mut ctx = self.context(i, step);
-        let result = match self.pipeline.catalog.body(i) {
+        let mut ctx = self.context(call);
+        let result = match &call.body {
             Some(body) => body.call(&mut ctx),
             None => step.run(&mut ctx),
         };
@@ -261,15 +278,16 @@ impl<'p> Run<'p> {
     /// it, given back however it ends, their notes in its record) or has a
     /// time limit (run on a thread of its own, see `detached`).
     #[cold]
-    fn call_special(&self, i: usize, step: &dyn Step) -> Outcome {
+    fn call_special(&self, i: usize, call: &StepCall) -> Outcome {
+        let step = &*call.step;
         let spec = step.spec();
         let mut guards = self.enter_resources(&spec.resources, &spec.name);
         let mut outcome = match spec.timeout {
             None => {
-                let mut ctx = self.context(i, step);
+                let mut ctx = self.context(call);
                 let result = step.run(&mut ctx);
                 for guard in &mut guards {
-                    ctx.gathered.notes.extend(guard.notes());
+                    ctx.gathered.said().notes.extend(guard.notes());
                 }
                 return self.outcome(i, step, result, ctx);
             }
@@ -319,24 +337,25 @@ impl<'p> Run<'p> {
                 }
                 let ctx = StepContext {
                     gathered,
-                    ..self.context(i, &*step)
+                    ..self.context(self.pipeline.catalog.call(i))
                 };
                 self.outcome(i, &*step, result, ctx)
             }
         }
     }
 
-    #[inline]
-    fn context<'s>(&'s self, i: usize, step: &'s dyn Step) -> StepContext<'s> {
+    #[inline(always)]
+    fn context<'s>(&'s self, call: &'s StepCall) -> StepContext<'s> {
         StepContext {
-            spec: step.spec(),
+            spec: call.step.spec(),
             slots: &self.slots,
-            inputs: self.plan.inputs_of(i),
-            outputs: self.plan.outputs_of(i),
+            inputs: self.plan.input_slots(call.inputs()),
+            outputs: call.outputs(self.plan.first_output),
             resources: &self.resources,
-            cancel: &self.pipeline.canceller.0,
+            cancel: self.cancelled,
             stop: &self.stop,
             gathered: Gathered::default(),
+            written: 0,
         }
     }
 
@@ -350,11 +369,11 @@ impl<'p> Run<'p> {
         result: Result<(), BoxError>,
         ctx: StepContext<'_>,
     ) -> Outcome {
-        let Gathered {
+        let Said {
             notes,
             misuse,
             reads,
-        } = ctx.gathered;
+        } = ctx.gathered.into_said();
         if let Some(misuse) = misuse {
             return Outcome::Failed(misuse.into());
         }
@@ -390,12 +409,19 @@ impl<'p> Run<'p> {
     /// Step `i`, attempted until it succeeds, its retries run out or the
     /// run stops; each failed attempt before the last becomes a note.
     fn attempts(&self, i: usize) -> (Outcome, u32) {
-        let attempt = || {
-            catch_unwind(AssertUnwindSafe(|| self.execute_step(i))).unwrap_or_else(|payload| {
-                Outcome::Failed(format!("panicked: {}", panic_message(&*payload)).into())
-            })
-        };
-        let outcome = attempt();
+        let first = self.attempt(i);
+        self.after_first_attempt(i, first)
+    }
+
+    /// One attempt of step `i`, a panic caught.
+    fn attempt(&self, i: usize) -> Outcome {
+        catch_unwind(AssertUnwindSafe(|| self.execute_step(i))).unwrap_or_else(panicked)
+    }
+
+    /// Step `i` after its first attempt gave `outcome`: retried if it
+    /// failed and may be.
+    fn after_first_attempt(&self, i: usize, outcome: Outcome) -> (Outcome, u32) {
+        let attempt = || self.attempt(i);
         if !matches!(outcome, Outcome::Failed(_) | Outcome::TimedOut(_)) {
             let ran = u32::from(!matches!(outcome, Outcome::Cached));
             return (outcome, ran);
@@ -620,7 +646,28 @@ impl Visitor for Run<'_> {
         (rayon::current_thread_index(), self.clock.raw())
     }
 
-    fn visit(&self, i: usize, (worker, started): &mut Self::Carry) -> bool {
+    // Inlined into the ready queue's loop: the plain path is a few
+    // instructions, the rest is out of line.
+    #[inline(always)]
+    fn visit(&self, i: usize, carry: &mut Self::Carry) -> bool {
+        if self.plain {
+            let call = self.pipeline.catalog.call(i);
+            if !call.special {
+                return self.visit_plain(i, call, carry);
+            }
+        }
+        self.visit_general(i, carry)
+    }
+
+    fn stopped(&self) -> bool {
+        self.stop.load(Ordering::Relaxed) || self.cancelled.load(Ordering::Relaxed)
+    }
+}
+
+impl Run<'_> {
+    /// Step `i` of any run: progress said, attempts made, record written.
+    #[inline(never)]
+    fn visit_general(&self, i: usize, carry: &mut (Option<usize>, u64)) -> bool {
         if let Some(progress) = self.pipeline.progress {
             progress(Progress::Started {
                 step: self.plan.names.get(i),
@@ -628,6 +675,67 @@ impl Visitor for Run<'_> {
             });
         }
         let outcome = self.attempts(i);
+        self.finish_step(i, outcome, carry)
+    }
+
+    /// Step `i` of a plain run (see [`Run::plain`]): its code called
+    /// directly, and, when it succeeds with nothing to say (the common
+    /// case), its record written at once. Any other ending (an error, a
+    /// panic, a misused context, notes) goes the general way from this
+    /// attempt on, retries included.
+    #[inline(always)]
+    fn visit_plain(&self, i: usize, call: &StepCall, carry: &mut (Option<usize>, u64)) -> bool {
+        let step = &*call.step;
+        let mut ctx = self.context(call);
+        let result = catch_unwind(AssertUnwindSafe(|| match &call.body {
+            Some(body) => body.call(&mut ctx),
+            None => step.run(&mut ctx),
+        }));
+        if ctx.gathered.is_empty() && matches!(result, Ok(Ok(()))) && ctx.wrote_every_output() {
+            let (worker, started) = carry;
+            let finished = self.clock.raw();
+            let record = &self.records[i];
+            record.start.store(*started, Ordering::Relaxed);
+            record.end.store(finished, Ordering::Relaxed);
+            record.state.store(
+                RawRecord::state(StepStatus::Ran, *worker, 1),
+                Ordering::Relaxed,
+            );
+            *started = finished;
+            return true;
+        }
+        self.plain_fallback(i, step, result, ctx, carry)
+    }
+
+    /// The rest of [`visit_plain`](Self::visit_plain) for a step that did
+    /// not simply succeed.
+    #[cold]
+    #[inline(never)]
+    fn plain_fallback(
+        &self,
+        i: usize,
+        step: &dyn Step,
+        result: std::thread::Result<Result<(), BoxError>>,
+        ctx: StepContext<'_>,
+        carry: &mut (Option<usize>, u64),
+    ) -> bool {
+        let first = match result {
+            Ok(result) => self.outcome(i, step, result, ctx),
+            Err(payload) => panicked(payload),
+        };
+        let outcome = self.after_first_attempt(i, first);
+        self.finish_step(i, outcome, carry)
+    }
+
+    /// Records step `i`'s `outcome`, says so to the progress callback, and
+    /// stops the run if it failed (unless the pipeline keeps going);
+    /// `true` if its dependents may count it as done.
+    fn finish_step(
+        &self,
+        i: usize,
+        outcome: (Outcome, u32),
+        (worker, started): &mut (Option<usize>, u64),
+    ) -> bool {
         let finished = self.clock.raw();
         let status = self.record(i, outcome, *worker, *started, finished);
         if let Some(progress) = self.pipeline.progress {
@@ -645,10 +753,12 @@ impl Visitor for Run<'_> {
         }
         ok
     }
+}
 
-    fn stopped(&self) -> bool {
-        self.stop.load(Ordering::Relaxed) || self.pipeline.canceller.is_cancelled()
-    }
+/// A caught panic as a step's failure.
+#[cold]
+fn panicked(payload: Box<dyn std::any::Any + Send>) -> Outcome {
+    Outcome::Failed(format!("panicked: {}", panic_message(&*payload)).into())
 }
 
 /// Opens each registered resource that some step declares, once for the

@@ -29,13 +29,40 @@ pub struct StepContext<'a> {
     pub(crate) stop: &'a AtomicBool,
     /// What the step said while it ran, besides its outputs.
     pub(crate) gathered: Gathered,
+    /// How many of its outputs the step wrote (each at most once), so
+    /// that whether it wrote them all is one comparison.
+    pub(crate) written: usize,
 }
 
 /// What a step's context gathers while the step runs, besides its outputs:
 /// handed back to the run (across a thread, for a step with a time limit)
-/// when the step returns.
+/// when the step returns. Most steps say nothing, so it is one word, and
+/// [`Said`] is allocated only when a step first says something: a run's
+/// per-step cost carries no three empty lists to build and drop.
 #[derive(Debug, Default)]
-pub(crate) struct Gathered {
+pub(crate) struct Gathered(Option<Box<Said>>);
+
+impl Gathered {
+    /// Whether the step said nothing.
+    #[inline]
+    pub fn is_empty(&self) -> bool {
+        self.0.is_none()
+    }
+
+    /// What the step said, to add to.
+    pub fn said(&mut self) -> &mut Said {
+        self.0.get_or_insert_with(Box::default)
+    }
+
+    /// What the step said (nothing, if it said nothing).
+    pub fn into_said(self) -> Said {
+        self.0.map(|said| *said).unwrap_or_default()
+    }
+}
+
+/// What a step said while it ran: see [`Gathered`].
+#[derive(Debug, Default)]
+pub(crate) struct Said {
     /// Notes for the step's record.
     pub notes: Vec<String>,
     /// A misuse of the context (an output index out of range, an output
@@ -161,15 +188,22 @@ impl<'a> StepContext<'a> {
 
     #[inline]
     fn set_value(&mut self, j: usize, value: Value) {
-        if self.slots[self.outputs.start + j].set(value).is_err() {
-            self.written_twice(j);
+        match self.slots[self.outputs.start + j].set(value) {
+            Ok(()) => self.written += 1,
+            Err(_) => self.written_twice(j),
         }
+    }
+
+    /// Whether the step wrote every one of its outputs.
+    #[inline]
+    pub(crate) fn wrote_every_output(&self) -> bool {
+        self.written == self.outputs.len()
     }
 
     #[cold]
     fn written_twice(&mut self, j: usize) {
         let spec = self.spec;
-        self.gathered.misuse.get_or_insert_with(|| {
+        self.gathered.said().misuse.get_or_insert_with(|| {
             format!(
                 "output `{}` of step `{}` was written twice",
                 spec.outputs[j].name, spec.name
@@ -180,10 +214,11 @@ impl<'a> StepContext<'a> {
     #[cold]
     fn out_of_range(&mut self, j: usize) {
         let n = self.outputs.len();
-        self.gathered.misuse.get_or_insert_with(|| {
+        let name = &self.spec.name;
+        self.gathered.said().misuse.get_or_insert_with(|| {
             format!(
                 "step `{}` wrote output #{j}, but it has {n} output{}",
-                self.spec.name,
+                name,
                 if n == 1 { "" } else { "s" }
             )
         });
@@ -235,7 +270,7 @@ impl<'a> StepContext<'a> {
     pub fn read_file(&mut self, path: impl AsRef<Path>) -> Result<Vec<u8>, BoxError> {
         let path = path.as_ref();
         let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
-        self.gathered.reads.push(FileRead {
+        self.gathered.said().reads.push(FileRead {
             path: path.to_owned(),
             hash: Fingerprint::of_bytes(&bytes),
         });
@@ -263,7 +298,7 @@ impl<'a> StepContext<'a> {
     pub fn watch(&mut self, path: impl AsRef<Path>) -> Result<(), BoxError> {
         let path = path.as_ref();
         let hash = hash_file(path)?;
-        self.gathered.reads.push(FileRead {
+        self.gathered.said().reads.push(FileRead {
             path: path.to_owned(),
             hash,
         });
@@ -273,7 +308,7 @@ impl<'a> StepContext<'a> {
     /// Adds a note to this step's record (e.g. that it ran its CPU
     /// fallback).
     pub fn note(&mut self, note: impl Into<String>) {
-        self.gathered.notes.push(note.into());
+        self.gathered.said().notes.push(note.into());
     }
 
     /// Whether the run was cancelled (Ctrl-C, a

@@ -25,8 +25,8 @@ use crate::artifact::Codec;
 use crate::error::{BoxError, Problem};
 
 pub use body::StepBody;
-pub(crate) use context::Gathered;
 pub use context::{FileRead, StepContext};
+pub(crate) use context::{Gathered, Said};
 pub use fn_step::{FnStep, FnStepBuilder};
 pub use spec::{ArtifactSpec, StepSpec};
 pub use traits::{IntoStep, Step, StepFunction, StepValue};
