@@ -568,3 +568,63 @@ fn a_rewrite_with_a_restored_mtime_is_seen_through_the_on_disk_memo() -> flowyml
     assert_eq!(run()?.0, 15);
     Ok(())
 }
+
+/// A run without a progress callback takes a short path for steps that
+/// run cleanly or are served from the cache; a run with one goes the
+/// general way. Both record the same statuses and attempts (a step served
+/// from the cache made none), failures and retries included.
+#[test]
+fn short_and_general_paths_record_the_same() -> flowyml::Result<()> {
+    use flowyml::step::FnStep;
+    use std::sync::Arc;
+    let build = |watched: bool| {
+        let failures = Arc::new(AtomicUsize::new(0));
+        let mut p = Pipeline::new("paths");
+        p.input("x", 2_u64).incremental();
+        p.retries(1, std::time::Duration::ZERO);
+        p.add_step(
+            FnStep::builder("double")
+                .version("1")
+                .stored_input::<u64>("x")
+                .output::<u64>("y")
+                .build(|ctx| {
+                    let x = *ctx.input::<u64>(0)?;
+                    ctx.set_output(0, x * 2);
+                    Ok(())
+                }),
+        );
+        p.add_step(
+            FnStep::builder("flaky")
+                .version("1")
+                .stored_input::<u64>("y")
+                .output::<u64>("z")
+                .build(move |ctx| {
+                    if failures.fetch_add(1, Ordering::SeqCst) == 0 {
+                        return Err("first attempt fails".into());
+                    }
+                    let y = *ctx.input::<u64>(0)?;
+                    ctx.set_output(0, y + 1);
+                    Ok(())
+                }),
+        );
+        if watched {
+            p.on_progress(|_| {});
+        }
+        p
+    };
+    let summary = |r: &flowyml::PipelineResult| -> Vec<(StepStatus, u32)> {
+        r.steps().map(|s| (s.status, s.attempts)).collect()
+    };
+    let (lean, general) = (build(false), build(true));
+    let (a, b) = (lean.run()?, general.run()?);
+    assert_eq!(*a.get::<u64>("z")?, 5);
+    assert_eq!(summary(&a), [(StepStatus::Ran, 1), (StepStatus::Ran, 2)]);
+    assert_eq!(summary(&a), summary(&b));
+    let (a, b) = (lean.run()?, general.run()?);
+    assert_eq!(
+        summary(&a),
+        [(StepStatus::Cached, 0), (StepStatus::Cached, 0)]
+    );
+    assert_eq!(summary(&a), summary(&b));
+    Ok(())
+}

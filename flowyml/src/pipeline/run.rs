@@ -14,10 +14,11 @@
 //! closure step's code is called from there ([`Step::body`]), so a run
 //! does not load each step's own heap object, and a closure that captures
 //! nothing, or whose `Copy` captures are kept inline there, is called
-//! without touching memory of its own. In a plain run (no cache, no
-//! progress callback, no span per step) a step that succeeds saying
-//! nothing is recorded at once ([`Run::visit_plain`]); only the others go
-//! through outcomes and retries. Artifacts live in `WriteOnce`
+//! without touching memory of its own. In a lean run (no progress
+//! callback, no span per step) a step that succeeds saying nothing, or is
+//! served from the cache, is recorded at once ([`Run::visit_plain`],
+//! [`Run::visit_cached`]); only the others go through outcomes and
+//! retries. Artifacts live in `WriteOnce`
 //! slots, written with one compare-and-swap and read with one load: shared
 //! values by `Arc`, scalars inline. Errors, rerun reasons and notes, which
 //! few steps have, go to one side table behind a mutex. Retries, time limits, the
@@ -125,9 +126,9 @@ pub(crate) struct Run<'p> {
     /// Whether `tracing` wants debug events (read once per run).
     trace_steps: bool,
     /// Whether a step that uses no resource and has no time limit may take
-    /// the plain path ([`Run::visit_plain`]): no cache, no progress
-    /// callback, no span per step.
-    plain: bool,
+    /// a short path ([`Run::visit_plain`], [`Run::visit_cached`]): no
+    /// progress callback, no span per step.
+    lean: bool,
 }
 
 impl<'p> Run<'p> {
@@ -138,8 +139,7 @@ impl<'p> Run<'p> {
         let opened = open_resources(&pipeline, &mut resources);
         let trace_steps = tracing::enabled!(tracing::Level::DEBUG);
         let cancelled: &'p AtomicBool = &pipeline.canceller.0;
-        let pipeline_is_plain =
-            pipeline.cache.is_none() && pipeline.progress.is_none() && !trace_steps;
+        let lean = pipeline.progress.is_none() && !trace_steps;
         let slots = plan.producers.iter().map(|_| WriteOnce::new()).collect();
         let (fingerprints, keys) = match pipeline.cache {
             Some(_) => (
@@ -168,7 +168,7 @@ impl<'p> Run<'p> {
             clock: record::clock(),
             workers,
             trace_steps,
-            plain: pipeline_is_plain,
+            lean,
         })
     }
 
@@ -650,10 +650,13 @@ impl Visitor for Run<'_> {
     // instructions, the rest is out of line.
     #[inline(always)]
     fn visit(&self, i: usize, carry: &mut Self::Carry) -> bool {
-        if self.plain {
+        if self.lean {
             let call = self.pipeline.catalog.call(i);
             if !call.special {
-                return self.visit_plain(i, call, carry);
+                return match self.pipeline.cache {
+                    None => self.visit_plain(i, call, carry),
+                    Some(_) => self.visit_cached(i, carry),
+                };
             }
         }
         self.visit_general(i, carry)
@@ -678,9 +681,9 @@ impl Run<'_> {
         self.finish_step(i, outcome, carry)
     }
 
-    /// Step `i` of a plain run (see [`Run::plain`]): its code called
-    /// directly, and, when it succeeds with nothing to say (the common
-    /// case), its record written at once. Any other ending (an error, a
+    /// Step `i` of a lean run without a cache (see [`Run::lean`]): its
+    /// code called directly, and, when it succeeds with nothing to say
+    /// (the common case), its record written at once. Any other ending (an error, a
     /// panic, a misused context, notes) goes the general way from this
     /// attempt on, retries included.
     #[inline(always)]
@@ -692,19 +695,47 @@ impl Run<'_> {
             None => step.run(&mut ctx),
         }));
         if ctx.gathered.is_empty() && matches!(result, Ok(Ok(()))) && ctx.wrote_every_output() {
-            let (worker, started) = carry;
-            let finished = self.clock.raw();
-            let record = &self.records[i];
-            record.start.store(*started, Ordering::Relaxed);
-            record.end.store(finished, Ordering::Relaxed);
-            record.state.store(
-                RawRecord::state(StepStatus::Ran, *worker, 1),
-                Ordering::Relaxed,
-            );
-            *started = finished;
+            self.record_quietly(i, StepStatus::Ran, 1, carry);
             return true;
         }
         self.plain_fallback(i, step, result, ctx, carry)
+    }
+
+    /// Step `i` of a lean run with a cache: a step served from the cache
+    /// is recorded at once; any other outcome goes the general way from
+    /// this attempt on.
+    #[inline(never)]
+    fn visit_cached(&self, i: usize, carry: &mut (Option<usize>, u64)) -> bool {
+        let outcome = self.attempt(i);
+        if matches!(outcome, Outcome::Cached) {
+            // A step served from the cache made no attempt (as `attempts` counts).
+            self.record_quietly(i, StepStatus::Cached, 0, carry);
+            return true;
+        }
+        let outcome = self.after_first_attempt(i, outcome);
+        self.finish_step(i, outcome, carry)
+    }
+
+    /// Writes the record of step `i`, which ended now with `status` after
+    /// `attempts` attempts and nothing to say.
+    #[inline(always)]
+    fn record_quietly(
+        &self,
+        i: usize,
+        status: StepStatus,
+        attempts: u32,
+        carry: &mut (Option<usize>, u64),
+    ) {
+        let (worker, started) = carry;
+        let finished = self.clock.raw();
+        let record = &self.records[i];
+        record.start.store(*started, Ordering::Relaxed);
+        record.end.store(finished, Ordering::Relaxed);
+        record.state.store(
+            RawRecord::state(status, *worker, attempts),
+            Ordering::Relaxed,
+        );
+        *started = finished;
     }
 
     /// The rest of [`visit_plain`](Self::visit_plain) for a step that did
