@@ -9,7 +9,8 @@
 //! captures nothing has no such object. One that captures only `Copy`
 //! values (an index, a weight, a `&'static` table) can be copied: up to
 //! two words of it are kept inline in the body, so the pipeline's array of
-//! bodies holds the captures themselves and a run reads them in order.
+//! step records holds the captures themselves, and a run reads them with
+//! the rest of the step's record.
 //!
 //! # Why it is sound
 //! A copied body is the closure's bytes in a buffer of two `usize`s, and a
