@@ -115,6 +115,23 @@ impl RawRecord {
         code | (worker << 8) | (u64::from(attempts.min(0xff_ffff)) << 40)
     }
 
+    /// Writes the record of a step that ran from `start` to `end` (clock
+    /// ticks) and ended with `status` on `worker` after `attempts`
+    /// attempts. Relaxed: records are read after the run's workers joined.
+    #[inline]
+    pub fn write(
+        &self,
+        status: StepStatus,
+        worker: Option<usize>,
+        attempts: u32,
+        (start, end): (u64, u64),
+    ) {
+        self.start.store(start, Ordering::Relaxed);
+        self.end.store(end, Ordering::Relaxed);
+        self.state
+            .store(Self::state(status, worker, attempts), Ordering::Relaxed);
+    }
+
     /// The step's status. (The run's workers have joined before any
     /// record is read, so relaxed loads see their stores.)
     pub(crate) fn status(&self) -> StepStatus {

@@ -22,9 +22,9 @@ use std::ops::Range;
 use std::sync::Arc;
 
 use crate::artifact::Codec;
-use crate::error::Problem;
+use crate::error::{BoxError, Problem};
 use crate::record::Names;
-use crate::step::{Step, StepBody};
+use crate::step::{Step, StepBody, StepContext};
 
 /// A pipeline's steps, as flat arrays indexed by step (in the order they
 /// were added) and by artifact name id.
@@ -84,6 +84,15 @@ pub(crate) struct StepCall {
 }
 
 impl StepCall {
+    /// Runs the step's code: its closure where it has one, else its `run`.
+    #[inline]
+    pub fn run(&self, ctx: &mut StepContext<'_>) -> Result<(), BoxError> {
+        match &self.body {
+            Some(body) => body.call(ctx),
+            None => self.step.run(ctx),
+        }
+    }
+
     /// Its positions in the step-ordered list of inputs.
     #[inline]
     pub fn inputs(&self) -> Range<usize> {

@@ -18,11 +18,11 @@
 //! callback, no span per step) a step that succeeds saying nothing, or is
 //! served from the cache, is recorded at once ([`Run::visit_plain`],
 //! [`Run::visit_cached`]); only the others go through outcomes and
-//! retries. Artifacts live in `WriteOnce`
-//! slots, written with one compare-and-swap and read with one load: shared
-//! values by `Arc`, scalars inline. Errors, rerun reasons and notes, which
-//! few steps have, go to one side table behind a mutex. Retries, time limits, the
-//! progress callback and the span per step cost a branch each when unused.
+//! retries. Artifacts live in `WriteOnce` slots, written with one
+//! compare-and-swap and read with one load: shared values by `Arc`,
+//! scalars inline. Errors, rerun reasons and notes, which few steps have,
+//! go to one side table behind a mutex. Retries, time limits, the progress
+//! callback and the span per step cost a branch each when unused.
 //!
 //! # Stopping
 //! A run stops starting steps when a step fails (unless the pipeline keeps
@@ -267,10 +267,7 @@ impl<'p> Run<'p> {
             return self.call_special(i, call);
         }
         let mut ctx = self.context(call);
-        let result = match &call.body {
-            Some(body) => body.call(&mut ctx),
-            None => step.run(&mut ctx),
-        };
+        let result = call.run(&mut ctx);
         self.outcome(i, step, result, ctx)
     }
 
@@ -522,13 +519,7 @@ impl<'p> Run<'p> {
         if let Some(details) = details {
             lock(&self.details).push((i as u32, details));
         }
-        let record = &self.records[i];
-        record.start.store(started, Ordering::Relaxed);
-        record.end.store(finished, Ordering::Relaxed);
-        record.state.store(
-            RawRecord::state(status, worker, attempts),
-            Ordering::Relaxed,
-        );
+        self.records[i].write(status, worker, attempts, (started, finished));
         status
     }
 
@@ -683,17 +674,14 @@ impl Run<'_> {
 
     /// Step `i` of a lean run without a cache (see [`Run::lean`]): its
     /// code called directly, and, when it succeeds with nothing to say
-    /// (the common case), its record written at once. Any other ending (an error, a
-    /// panic, a misused context, notes) goes the general way from this
-    /// attempt on, retries included.
+    /// (the common case), its record written at once. Any other ending (an
+    /// error, a panic, a misused context, notes) goes the general way from
+    /// this attempt on, retries included.
     #[inline(always)]
     fn visit_plain(&self, i: usize, call: &StepCall, carry: &mut (Option<usize>, u64)) -> bool {
         let step = &*call.step;
         let mut ctx = self.context(call);
-        let result = catch_unwind(AssertUnwindSafe(|| match &call.body {
-            Some(body) => body.call(&mut ctx),
-            None => step.run(&mut ctx),
-        }));
+        let result = catch_unwind(AssertUnwindSafe(|| call.run(&mut ctx)));
         if ctx.gathered.is_empty() && matches!(result, Ok(Ok(()))) && ctx.wrote_every_output() {
             self.record_quietly(i, StepStatus::Ran, 1, carry);
             return true;
@@ -728,13 +716,7 @@ impl Run<'_> {
     ) {
         let (worker, started) = carry;
         let finished = self.clock.raw();
-        let record = &self.records[i];
-        record.start.store(*started, Ordering::Relaxed);
-        record.end.store(finished, Ordering::Relaxed);
-        record.state.store(
-            RawRecord::state(status, *worker, attempts),
-            Ordering::Relaxed,
-        );
+        self.records[i].write(status, *worker, attempts, (*started, finished));
         *started = finished;
     }
 
