@@ -74,3 +74,69 @@ fn the_benchmark_floor_computes_every_step_once_in_order() {
         assert_eq!(Floor::new(&deps).run(&pool), expected, "{shape}");
     }
 }
+
+/// A step that is not a closure: the run calls its own `run` (it has no
+/// body to call instead).
+struct OwnRun(FnStep);
+
+impl flowyml::step::Step for OwnRun {
+    fn spec(&self) -> &flowyml::step::StepSpec {
+        self.0.spec()
+    }
+    fn run(&self, ctx: &mut flowyml::step::StepContext<'_>) -> Result<(), flowyml::BoxError> {
+        self.0.run(ctx)
+    }
+}
+
+/// Every way a run calls a step's code, side by side in one pipeline of
+/// 200 steps in a chain: a shared closure, a copied one, a step's own
+/// `run`; and the steps with a time limit (past the first 64 steps too)
+/// run on a thread of their own while the others run on the workers. The
+/// chain's sum says each step ran once, reading its own input; a second,
+/// incremental run serves them all.
+#[test]
+fn every_kind_of_step_code_is_called_with_its_own_inputs() {
+    use std::time::Duration;
+    let limited = |i: usize| i % 50 == 7;
+    let mut p = Pipeline::new("kinds");
+    p.input("x0", 0_u64);
+    for i in 0..200 {
+        let mut builder = FnStep::builder(format!("s{i}"))
+            .input::<u64>(format!("x{i}"))
+            .output::<u64>(format!("x{}", i + 1));
+        if limited(i) {
+            builder = builder.timeout(Duration::from_secs(60));
+        }
+        let own_thread = limited(i);
+        let body = move |ctx: &mut flowyml::step::StepContext<'_>| {
+            let name = std::thread::current().name().unwrap_or("").to_owned();
+            let prefix = if own_thread {
+                "flowyml-step-"
+            } else {
+                "flowyml-worker-"
+            };
+            if !name.starts_with(prefix) {
+                return Err(format!("step {i} ran on thread `{name}`").into());
+            }
+            let x = *ctx.input::<u64>(0)?;
+            ctx.set_output(0, x + i as u64);
+            Ok(())
+        };
+        match i % 3 {
+            0 => p.add_step(builder.build(body)),
+            1 => p.add_step(builder.build_copied(body)),
+            _ => p.add_step(OwnRun(builder.build(body))),
+        };
+    }
+    let expected: u64 = (0..200).sum();
+    let result = p.run().expect("runs");
+    assert_eq!(
+        *result.get::<u64>("x200").expect("the last output"),
+        expected
+    );
+    p.incremental();
+    p.run().expect("first incremental run");
+    let rerun = p.run().expect("rerun");
+    assert_eq!(*rerun.get::<u64>("x200").expect("served"), expected);
+    assert_eq!(rerun.steps_with(flowyml::StepStatus::Cached).len(), 200);
+}

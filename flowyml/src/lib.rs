@@ -125,6 +125,7 @@ pub mod gpu;
 pub mod incremental;
 pub mod lazy;
 pub mod pipeline;
+mod prefetch;
 mod record;
 pub mod registry;
 pub mod resource;

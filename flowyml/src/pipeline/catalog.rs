@@ -9,9 +9,8 @@
 //! once, when it is added and its spec was just written (hot in cache):
 //! its artifact names are interned to ids, and its inputs and outputs kept
 //! as ids, type ids and codecs in flat arrays indexed by step, beside one
-//! [`StepCall`] record per step: what a run reads to call it (the step,
-//! its code where it is a closure, where its inputs and outputs are, the
-//! options a run branches on). Planning
+//! 32-byte record per step: what a run reads to call it (its code, where
+//! its inputs and outputs start; see [`Catalog::call`]). Planning
 //! ([`Plan::build`](super::plan::Plan::build)) then reads only these
 //! arrays and hashes no name; the names are read again only to word an
 //! error.
@@ -23,12 +22,13 @@ use std::sync::Arc;
 
 use crate::artifact::Codec;
 use crate::error::{BoxError, Problem};
+use crate::prefetch::prefetch;
 use crate::record::Names;
-use crate::step::{Step, StepBody, StepContext};
+use crate::step::{RawCall, Step, StepBody, StepContext};
 
 /// A pipeline's steps, as flat arrays indexed by step (in the order they
 /// were added) and by artifact name id.
-#[derive(Clone, Default)]
+#[derive(Default)]
 pub(crate) struct Catalog {
     /// Every artifact name a step reads or writes, or a run-time input
     /// has, once: a name's position is its id. Shared with plans and
@@ -55,54 +55,87 @@ pub(crate) struct Catalog {
     /// The distinct type names of the ports; few, most of them one
     /// `&'static str`.
     pub type_names: Vec<Cow<'static, str>>,
-    /// What a run reads to call each step, one record per step.
-    calls: Vec<StepCall>,
+    /// What a run reads to call each step, one record per step and one
+    /// past the last (where the last step's inputs and outputs end).
+    calls: Vec<CallRecord>,
+    /// What each step's record calls, kept alive.
+    code: Vec<Code>,
+    /// The steps that declare resources or a time limit, so that a run
+    /// does not read every step's spec to find the few that do.
+    special: Bits,
+    /// The steps that watch files (part of their cache key), so that a
+    /// cache hit does not read the step's spec to find out.
+    watches_files: Bits,
 }
 
-/// What a run reads to call a step, in one record, so that a step costs a
-/// run one load from the catalog. (At 100k steps in a random DAG that load
-/// misses the CPU's caches and is the largest cost a run adds to a step.)
-#[derive(Clone)]
-pub(crate) struct StepCall {
-    /// The step.
-    pub step: Arc<dyn Step>,
-    /// Its code where it is a closure ([`Step::body`]): called from here,
-    /// the step's own heap object is not loaded.
-    pub body: Option<StepBody>,
-    /// Where its inputs are in the step-ordered list of inputs (the plan's
-    /// slots of inputs are in that order).
-    inputs: [u32; 2],
-    /// Where its outputs are among all steps' outputs (a slot index, less
-    /// the run-time inputs, which come first).
-    outputs: [u32; 2],
-    /// Whether it declares resources or a time limit, so that a run does
-    /// not read every step's spec to find the few that do.
-    pub special: bool,
-    /// Whether it watches files (part of its cache key), so that a cache
-    /// hit does not read the step's spec to find out.
-    pub watches_files: bool,
+/// Where a step's code is called from, and where its inputs and outputs
+/// start: what a run reads of a step, 32 bytes, two to a cache line, so
+/// that a step costs a run one load of half a line from the catalog (at
+/// 100k steps in a random DAG that load misses the CPU's caches and is
+/// the largest cost a run adds to a step). Where they end is in the next
+/// record: the catalog keeps one past the last step.
+#[derive(Clone, Copy)]
+#[repr(C, align(32))]
+struct CallRecord {
+    code: RawCall,
+    inputs: u32,
+    outputs: u32,
 }
 
-impl StepCall {
+/// What a [`CallRecord`]'s code points into, kept alive beside it.
+enum Code {
+    /// The step's closure ([`Step::body`]): called from the record, the
+    /// step's own heap object is not loaded.
+    Body(StepBody),
+    /// A step without one, called through its `run`.
+    Step(Arc<dyn Step>),
+}
+
+/// What a run reads to call a step: see [`Catalog::call`].
+pub(crate) struct StepCall<'c> {
+    code: &'c RawCall,
+    /// Its positions in the step-ordered list of inputs (the plan's slots
+    /// of inputs are in that order).
+    pub inputs: Range<usize>,
+    /// Its positions among all steps' outputs (a slot index, less the
+    /// run-time inputs, which come first).
+    outputs: Range<usize>,
+}
+
+impl StepCall<'_> {
     /// Runs the step's code: its closure where it has one, else its `run`.
     #[inline]
+    #[allow(unsafe_code)]
     pub fn run(&self, ctx: &mut StepContext<'_>) -> Result<(), BoxError> {
-        match &self.body {
-            Some(body) => body.call(ctx),
-            None => self.step.run(ctx),
-        }
-    }
-
-    /// Its positions in the step-ordered list of inputs.
-    #[inline]
-    pub fn inputs(&self) -> Range<usize> {
-        self.inputs[0] as usize..self.inputs[1] as usize
+        // SAFETY: the catalog this call was read from holds what its code
+        // points to (the `Code` made with it in `Catalog::add`, never
+        // removed or replaced: the catalog's arrays only grow, and it is
+        // not `Clone`) for as long as the call borrows the catalog.
+        unsafe { self.code.call(ctx) }
     }
 
     /// Its output slots, after `first` slots of run-time inputs.
     #[inline]
     pub fn outputs(&self, first: usize) -> Range<usize> {
-        first + self.outputs[0] as usize..first + self.outputs[1] as usize
+        first + self.outputs.start..first + self.outputs.end
+    }
+}
+
+/// One bit per step.
+#[derive(Default)]
+struct Bits(Vec<u64>);
+
+impl Bits {
+    fn push(&mut self, i: usize, bit: bool) {
+        if i.is_multiple_of(64) {
+            self.0.push(0);
+        }
+        self.0[i / 64] |= u64::from(bit) << (i % 64);
+    }
+
+    #[inline]
+    fn get(&self, i: usize) -> bool {
+        self.0[i / 64] >> (i % 64) & 1 == 1
     }
 }
 
@@ -128,6 +161,11 @@ impl Catalog {
         if self.input_at.is_empty() {
             self.input_at.push(0);
             self.output_at.push(0);
+            self.calls.push(CallRecord {
+                code: RawCall::NONE,
+                inputs: 0,
+                outputs: 0,
+            });
         }
         let i = self.steps();
         let spec = step.spec();
@@ -147,14 +185,27 @@ impl Catalog {
         self.output_codecs.extend_from_slice(&step.codecs());
         self.input_at.push(index(self.inputs.len()));
         self.output_at.push(index(self.outputs.len()));
-        self.calls.push(StepCall {
-            step: Arc::clone(step),
-            body: step.body(),
-            inputs: [self.input_at[i], self.input_at[i + 1]],
-            outputs: [self.output_at[i], self.output_at[i + 1]],
-            special: !spec.resources.is_empty() || spec.timeout.is_some(),
-            watches_files: !spec.watch.is_empty(),
+        let code = match step.body() {
+            Some(body) => Code::Body(body),
+            None => Code::Step(Arc::clone(step)),
+        };
+        let past = self
+            .calls
+            .last_mut()
+            .expect("the record past the last step");
+        past.code = match &code {
+            Code::Body(body) => RawCall::of_body(body),
+            Code::Step(step) => RawCall::of_arc(step),
+        };
+        self.code.push(code);
+        self.calls.push(CallRecord {
+            code: RawCall::NONE,
+            inputs: self.input_at[i + 1],
+            outputs: self.output_at[i + 1],
         });
+        self.special
+            .push(i, !spec.resources.is_empty() || spec.timeout.is_some());
+        self.watches_files.push(i, !spec.watch.is_empty());
     }
 
     /// The id of artifact `name`, interned if it is new.
@@ -217,10 +268,36 @@ impl Catalog {
         &self.input_codecs[self.input_range(i)]
     }
 
-    /// What a run reads to call step `i`.
+    /// What a run reads to call step `i`: its record, and where the next
+    /// one starts.
     #[inline]
-    pub fn call(&self, i: usize) -> &StepCall {
-        &self.calls[i]
+    pub fn call(&self, i: usize) -> StepCall<'_> {
+        let (this, next) = (&self.calls[i], &self.calls[i + 1]);
+        StepCall {
+            code: &this.code,
+            inputs: this.inputs as usize..next.inputs as usize,
+            outputs: this.outputs as usize..next.outputs as usize,
+        }
+    }
+
+    /// Asks the CPU for step `i`'s record (see [`prefetch`]).
+    #[inline(always)]
+    pub fn prefetch_call(&self, i: usize) {
+        if let Some(call) = self.calls.get(i) {
+            prefetch(call);
+        }
+    }
+
+    /// Whether step `i` declares resources or a time limit.
+    #[inline]
+    pub fn is_special(&self, i: usize) -> bool {
+        self.special.get(i)
+    }
+
+    /// Whether step `i` watches files.
+    #[inline]
+    pub fn watches_files(&self, i: usize) -> bool {
+        self.watches_files.get(i)
     }
 }
 

@@ -63,7 +63,8 @@ pub(crate) fn call(
                 .collect();
             let positions: Vec<u32> = (0..k as u32).collect();
             let mut ctx = StepContext {
-                spec: step.spec(),
+                specs: &std::slice::from_ref(&step),
+                index: 0,
                 slots: &slots,
                 inputs: &positions,
                 outputs: k..k + m,

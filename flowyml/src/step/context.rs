@@ -15,7 +15,12 @@ use crate::write_once::WriteOnce;
 /// A step's view of the run: its inputs, its output slots, the run's
 /// resources, and notes for its record.
 pub struct StepContext<'a> {
-    pub(crate) spec: &'a StepSpec,
+    /// The run's steps' specs and this step's index among them: its spec
+    /// is read only when asked for (a name for an error, say), so that a
+    /// step that runs without incident costs its run no load of its own
+    /// heap object.
+    pub(crate) specs: &'a dyn Specs,
+    pub(crate) index: usize,
     /// Every artifact slot of the run.
     pub(crate) slots: &'a [WriteOnce<Value>],
     /// The slot of each of the step's inputs, in parameter order.
@@ -32,6 +37,12 @@ pub struct StepContext<'a> {
     /// How many of its outputs the step wrote (each at most once), so
     /// that whether it wrote them all is one comparison.
     pub(crate) written: usize,
+}
+
+/// Where a context finds its step's spec: a run's steps, by index.
+pub(crate) trait Specs: Sync {
+    /// Step `i`'s spec.
+    fn spec(&self, i: usize) -> &StepSpec;
 }
 
 /// What a step's context gathers while the step runs, besides its outputs:
@@ -151,15 +162,15 @@ impl<'a> StepContext<'a> {
 
     #[cold]
     fn no_value(&self, i: usize) -> BoxError {
-        format!("input #{i} of step `{}` has no value", self.spec.name).into()
+        format!("input #{i} of step `{}` has no value", self.spec().name).into()
     }
 
     #[cold]
     fn wrong_type<T>(&self, i: usize) -> BoxError {
         format!(
             "input `{}` of step `{}` is not a `{}`",
-            self.spec.inputs[i].name,
-            self.spec.name,
+            self.spec().inputs[i].name,
+            self.spec().name,
             crate::type_name::of::<T>()
         )
         .into()
@@ -202,7 +213,7 @@ impl<'a> StepContext<'a> {
 
     #[cold]
     fn written_twice(&mut self, j: usize) {
-        let spec = self.spec;
+        let spec = self.spec();
         self.gathered.said().misuse.get_or_insert_with(|| {
             format!(
                 "output `{}` of step `{}` was written twice",
@@ -214,7 +225,7 @@ impl<'a> StepContext<'a> {
     #[cold]
     fn out_of_range(&mut self, j: usize) {
         let n = self.outputs.len();
-        let name = &self.spec.name;
+        let name = &self.spec().name;
         self.gathered.said().misuse.get_or_insert_with(|| {
             format!(
                 "step `{}` wrote output #{j}, but it has {n} output{}",
@@ -235,7 +246,7 @@ impl<'a> StepContext<'a> {
                 .missing_reason::<R>()
                 .unwrap_or("this run does not provide one");
             let short = crate::type_name::of::<R>();
-            format!("step `{}` needs a `{short}`: {reason}", self.spec.name).into()
+            format!("step `{}` needs a `{short}`: {reason}", self.spec().name).into()
         })
     }
 
@@ -327,7 +338,7 @@ impl<'a> StepContext<'a> {
     /// "cancelled", once the run was cancelled or stopped.
     pub fn check_cancelled(&self) -> Result<(), BoxError> {
         if self.is_cancelled() {
-            Err(format!("step `{}` was cancelled", self.spec.name).into())
+            Err(format!("step `{}` was cancelled", self.spec().name).into())
         } else {
             Ok(())
         }
@@ -335,14 +346,14 @@ impl<'a> StepContext<'a> {
 
     /// This step's spec.
     pub fn spec(&self) -> &'a StepSpec {
-        self.spec
+        self.specs.spec(self.index)
     }
 }
 
 impl std::fmt::Debug for StepContext<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("StepContext")
-            .field("step", &self.spec.name)
+            .field("step", &self.spec().name)
             .finish_non_exhaustive()
     }
 }

@@ -24,6 +24,7 @@ use std::sync::{Arc, OnceLock};
 use crate::artifact::Codec;
 use crate::error::{BoxError, Problem};
 
+pub(crate) use body::RawCall;
 pub use body::StepBody;
 pub use context::{FileRead, StepContext};
 pub(crate) use context::{Gathered, Said};

@@ -4,8 +4,8 @@
 use std::borrow::Cow;
 use std::sync::Arc;
 
-use super::body::StepBody;
-use super::context::StepContext;
+use super::body::{Callable, StepBody};
+use super::context::{Specs, StepContext};
 use super::spec::StepSpec;
 use crate::artifact::Codec;
 use crate::error::{BoxError, Problem};
@@ -71,6 +71,18 @@ pub enum StepValue {}
 /// Marks a function for [`IntoStep`], by its signature.
 #[derive(Debug)]
 pub struct StepFunction<Signature>(std::marker::PhantomData<Signature>);
+
+impl Callable for dyn Step {
+    fn call(&self, ctx: &mut StepContext<'_>) -> Result<(), BoxError> {
+        self.run(ctx)
+    }
+}
+
+impl Specs for &[Arc<dyn Step>] {
+    fn spec(&self, i: usize) -> &StepSpec {
+        self[i].spec()
+    }
+}
 
 impl<S: Step> IntoStep<StepValue> for S {
     fn into_step(self) -> Arc<dyn Step> {
