@@ -244,24 +244,29 @@ impl<'p> Run<'p> {
     }
 
     fn serve_or_call(&self, i: usize) -> Outcome {
-        let catalog = self.pipeline.catalog;
-        let call = catalog.call(i);
+        let call = self.pipeline.catalog.call(i);
         match self.pipeline.cache {
             None => self.call(i, &call),
-            Some(cache) => {
-                let cached = CachedStep {
-                    index: i,
-                    spec: self.pipeline.steps[i].spec(),
-                    watches_files: catalog.watches_files(i),
-                    codecs: catalog.output_codecs(i),
-                    inputs: self.plan.input_slots(call.inputs.clone()),
-                    outputs: call.outputs(self.plan.first_output),
-                    slots: &self.slots,
-                    fingerprints: &self.fingerprints,
-                    key: &self.keys[i],
-                };
-                cache.execute(&cached, self.writer.as_ref(), || self.call(i, &call))
-            }
+            Some(cache) => cache.execute(&self.cached_step(i, &call), self.writer.as_ref(), || {
+                self.call(i, &call)
+            }),
+        }
+    }
+
+    /// Step `i` as its cache sees it.
+    #[inline]
+    fn cached_step<'s>(&'s self, i: usize, call: &StepCall<'_>) -> CachedStep<'s> {
+        let catalog = self.pipeline.catalog;
+        CachedStep {
+            index: i,
+            specs: &self.pipeline.steps,
+            watches_files: catalog.watches_files(i),
+            catalog,
+            inputs: self.plan.input_slots(call.inputs.clone()),
+            outputs: call.outputs(self.plan.first_output),
+            slots: &self.slots,
+            fingerprints: &self.fingerprints,
+            key: &self.keys[i],
         }
     }
 
@@ -706,8 +711,19 @@ impl Run<'_> {
     /// this attempt on.
     #[inline(never)]
     fn visit_cached(&self, i: usize, carry: &mut (Option<usize>, u64)) -> bool {
+        // A hit the store's history need not hear of is checked and
+        // served directly (see `StepCache::serve_unchanged`).
+        if self.writer.is_none()
+            && let Some(cache) = self.pipeline.cache
+            && cache.serve_unchanged(&self.cached_step(i, &self.pipeline.catalog.call(i)))
+        {
+            self.record_quietly(i, StepStatus::Cached, 0, carry);
+            return true;
+        }
         let outcome = self.attempt(i);
         if matches!(outcome, Outcome::Cached) {
+            // Nothing to drop, and the drop glue is out of line.
+            std::mem::forget(outcome);
             // A step served from the cache made no attempt (as `attempts` counts).
             self.record_quietly(i, StepStatus::Cached, 0, carry);
             return true;

@@ -42,6 +42,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
+use super::catalog::Catalog;
 use crate::artifact::Codec;
 use crate::error::{BoxError, Result};
 use crate::incremental::codec;
@@ -49,7 +50,7 @@ use crate::incremental::fingerprint::{FileFingerprints, Fingerprint, KeyBuilder}
 use crate::incremental::store::{ArtifactStore, RunWriter, StepExecution};
 use crate::record::RerunReason;
 use crate::slot::Value;
-use crate::step::{FileRead, StepSpec};
+use crate::step::{FileRead, Specs, StepSpec};
 use crate::sync::lock;
 use crate::write_once::WriteOnce;
 
@@ -114,10 +115,14 @@ pub(crate) struct StepCache {
 /// One step's view of a cached run.
 pub(crate) struct CachedStep<'a> {
     pub index: usize,
-    pub spec: &'a StepSpec,
+    /// The run's steps' specs (this one's is read only where a hit is
+    /// not certain, or for the store's history).
+    pub specs: &'a dyn Specs,
     /// Whether the spec lists files to watch (known without reading it).
     pub watches_files: bool,
-    pub codecs: &'a [Codec],
+    /// The pipeline's catalog, for the step's output codecs (read only to
+    /// load or save its outputs).
+    pub catalog: &'a Catalog,
     /// The slots of its inputs, in parameter order.
     pub inputs: &'a [u32],
     /// The slots of its outputs, in output order.
@@ -126,6 +131,16 @@ pub(crate) struct CachedStep<'a> {
     pub fingerprints: &'a [WriteOnce<Fingerprint>],
     /// Where the step's key goes, for its record.
     pub key: &'a WriteOnce<Fingerprint>,
+}
+
+impl CachedStep<'_> {
+    fn spec(&self) -> &StepSpec {
+        self.specs.spec(self.index)
+    }
+
+    fn codecs(&self) -> &[Codec] {
+        self.catalog.output_codecs(self.index)
+    }
 }
 
 impl StepCache {
@@ -176,7 +191,7 @@ impl StepCache {
     }
 
     fn key(&self, step: &CachedStep<'_>) -> Result<Fingerprint, String> {
-        let spec = step.spec;
+        let spec = step.spec();
         let base = &self.entries[step.index].base;
         let base = match base.get() {
             Some(base) => *base,
@@ -224,10 +239,10 @@ impl StepCache {
         // Runs never overlap an `invalidate`, which borrows the pipeline
         // mutably: relaxed loads and stores suffice.
         let invalidated = entry.invalidated.load(Ordering::Relaxed);
-        if !invalidated && !step.watches_files && self.same_inputs_in_memory(step) {
+        if self.serve_unchanged(step) {
             self.record(
                 writer,
-                &step.spec.name,
+                step,
                 *step.key.get().expect("set by the hit"),
                 Vec::new(),
                 checked(),
@@ -240,8 +255,7 @@ impl StepCache {
             Err(message) => return Outcome::Failed(message.into()),
         };
         let _ = step.key.set(key);
-        let name = step.spec.name.as_ref();
-        let code = Fingerprint::from_bytes(step.spec.code_fingerprint);
+        let code = Fingerprint::from_bytes(step.spec().code_fingerprint);
         let mut reason = if invalidated {
             RerunReason::Invalidated
         } else {
@@ -271,7 +285,7 @@ impl StepCache {
                         let _ = step.fingerprints[slot].set(*fp);
                     }
                     drop(latest);
-                    self.record(writer, name, key, Vec::new(), checked(), true);
+                    self.record(writer, step, key, Vec::new(), checked(), true);
                     return Outcome::Cached;
                 }
                 Some(entry) if entry.code != code => reason = RerunReason::CodeChanged,
@@ -284,7 +298,7 @@ impl StepCache {
                 match self.load(step, key) {
                     Ok(Loaded::Hit { hashes, reads }) => {
                         self.remember(step, key, code, reads);
-                        self.record(writer, name, key, hashes, checked(), true);
+                        self.record(writer, step, key, hashes, checked(), true);
                         return Outcome::Cached;
                     }
                     Ok(Loaded::Miss) => {}
@@ -310,12 +324,24 @@ impl StepCache {
         notes.extend(saved);
         self.remember(step, key, code, reads);
         entry.invalidated.store(false, Ordering::Relaxed);
-        self.record(writer, name, key, hashes, duration, false);
+        self.record(writer, step, key, hashes, duration, false);
         Outcome::Ran {
             reason: Some(reason),
             notes,
             reads: Vec::new(),
         }
+    }
+
+    /// Serves `step` from its entry in memory if nothing its key depends
+    /// on can have changed: it is not invalidated, watches no file, and
+    /// [`same_inputs_in_memory`](Self::same_inputs_in_memory). What a
+    /// rerun checks first; it cannot panic, so a lean run calls it without
+    /// a `catch_unwind` frame and records the hit at once.
+    #[inline]
+    pub fn serve_unchanged(&self, step: &CachedStep<'_>) -> bool {
+        !step.watches_files
+            && !self.entries[step.index].invalidated.load(Ordering::Relaxed)
+            && self.same_inputs_in_memory(step)
     }
 
     /// Serves `step` from its entry in memory if that entry was built from
@@ -356,7 +382,7 @@ impl StepCache {
             Ok(Some(entry)) => entry,
             Ok(None) => return Ok(Loaded::Miss),
             Err(e) => {
-                tracing::warn!(step = %step.spec.name, error = %e, "cache lookup failed; recomputing");
+                tracing::warn!(step = %step.spec().name, error = %e, "cache lookup failed; recomputing");
                 return Ok(Loaded::Miss);
             }
         };
@@ -368,7 +394,7 @@ impl StepCache {
             return Ok(Loaded::Stale(read.clone()));
         }
         let mut loaded = Vec::with_capacity(entry.outputs.len());
-        for (hash, codec) in entry.outputs.iter().zip(step.codecs) {
+        for (hash, codec) in entry.outputs.iter().zip(step.codecs()) {
             match store.get_bytes(hash) {
                 Ok(Some(bytes)) => match codec.decode(&bytes) {
                     Some(Ok(artifact)) => loaded.push(artifact),
@@ -404,8 +430,8 @@ impl StepCache {
     ) -> (Vec<Fingerprint>, Vec<String>) {
         let mut notes = Vec::new();
         let mut encoded = Vec::with_capacity(step.outputs.len());
-        for (j, (slot, codec)) in step.outputs.clone().zip(step.codecs).enumerate() {
-            let spec = &step.spec.outputs[j];
+        for (j, (slot, codec)) in step.outputs.clone().zip(step.codecs()).enumerate() {
+            let spec = &step.spec().outputs[j];
             let Some(artifact) = step.slots[slot].get() else {
                 continue;
             };
@@ -448,7 +474,7 @@ impl StepCache {
             }
         }
         let staged: Result<Vec<_>> = encoded.iter().flatten().map(|b| writer.stage(b)).collect();
-        match staged.map(|staged| writer.commit_entry(key, &step.spec.name, staged, duration)) {
+        match staged.map(|staged| writer.commit_entry(key, &step.spec().name, staged, duration)) {
             Ok(mut hashes) => {
                 // The list of files read is the entry's, not an output.
                 hashes.truncate(step.outputs.len());
@@ -493,10 +519,11 @@ impl StepCache {
     }
 
     /// Notes the step in the run's history, which only a store keeps.
+    #[inline]
     fn record(
         &self,
         writer: Option<&RunWriter<'_>>,
-        step: &str,
+        step: &CachedStep<'_>,
         key: Fingerprint,
         outputs: Vec<Fingerprint>,
         duration: Duration,
@@ -506,7 +533,7 @@ impl StepCache {
             return;
         };
         writer.record(StepExecution {
-            step: step.to_owned(),
+            step: step.spec().name.to_string(),
             key,
             outputs,
             duration,

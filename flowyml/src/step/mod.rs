@@ -27,7 +27,7 @@ use crate::error::{BoxError, Problem};
 pub(crate) use body::RawCall;
 pub use body::StepBody;
 pub use context::{FileRead, StepContext};
-pub(crate) use context::{Gathered, Said};
+pub(crate) use context::{Gathered, Said, Specs};
 pub use fn_step::{FnStep, FnStepBuilder};
 pub use spec::{ArtifactSpec, StepSpec};
 pub use traits::{IntoStep, Step, StepFunction, StepValue};
