@@ -189,6 +189,8 @@ impl Catalog {
             Some(body) => Code::Body(body),
             None => Code::Step(Arc::clone(step)),
         };
+        // Never empty here: the first `add` pushed the record past the
+        // last step above, and every `add` pushes the next one below.
         let past = self
             .calls
             .last_mut()

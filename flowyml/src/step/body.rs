@@ -171,7 +171,16 @@ impl RawCall {
     /// A call of the code `code` points to (a shared closure, a step),
     /// valid while `code` (or a clone of it) lives.
     pub(crate) fn of_arc<T: Callable + ?Sized>(code: &Arc<T>) -> RawCall {
-        RawCall::holding(Arc::as_ptr(code), call_pointed::<T>).expect("a pointer fits two words")
+        // Checked when this is compiled for `T`: a pointer, thin or wide,
+        // fits the buffer, so `holding` cannot refuse it below.
+        const {
+            assert!(
+                size_of::<*const T>() <= size_of::<Buffer>()
+                    && align_of::<*const T>() <= align_of::<Buffer>()
+            );
+        }
+        RawCall::holding(Arc::as_ptr(code), call_pointed::<T>)
+            .expect("a pointer fits two words (asserted at compile time above)")
     }
 
     /// Runs the code.
