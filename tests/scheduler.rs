@@ -140,3 +140,86 @@ fn every_kind_of_step_code_is_called_with_its_own_inputs() {
     assert_eq!(*rerun.get::<u64>("x200").expect("served"), expected);
     assert_eq!(rerun.steps_with(flowyml::StepStatus::Cached).len(), 200);
 }
+
+/// A value that counts its drops, to see when a run's artifacts go.
+struct Counted(u64, Arc<AtomicUsize>);
+
+impl Drop for Counted {
+    fn drop(&mut self) {
+        self.1.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// A plan reuses a dropped result's memory for its next run: nothing of
+/// the earlier run may show through (no artifact, no record, no status),
+/// and none of its artifacts may outlive the result.
+#[test]
+fn a_rerun_reuses_a_dropped_results_memory_but_nothing_it_held() {
+    use flowyml::StepStatus;
+    use std::sync::atomic::AtomicBool;
+    let drops = Arc::new(AtomicUsize::new(0));
+    let fail_at_10 = Arc::new(AtomicBool::new(false));
+    let mut p = Pipeline::new("recycled");
+    p.input("x0", 1_u64);
+    for i in 0..50_u64 {
+        let (drops, fail) = (Arc::clone(&drops), Arc::clone(&fail_at_10));
+        let first = i == 0;
+        p.add_step(
+            FnStep::builder(format!("s{i}"))
+                .input::<u64>(format!("x{i}"))
+                .output::<Counted>(format!("c{i}"))
+                .output::<u64>(format!("x{}", i + 1))
+                .build(move |ctx| {
+                    if i == 10 && fail.load(Ordering::Relaxed) {
+                        return Err("asked to fail".into());
+                    }
+                    let x = *ctx.input::<u64>(0)? + if first { 0 } else { 1 };
+                    ctx.set_output(0, Counted(x, Arc::clone(&drops)));
+                    ctx.set_output(1, x);
+                    Ok(())
+                }),
+        );
+    }
+    let first = p.run().expect("runs");
+    assert_eq!(*first.get::<u64>("x50").expect("the last output"), 50);
+    // A run while the first result is alive has memory of its own.
+    let second = p.run().expect("runs again");
+    assert_eq!(first.get::<Counted>("c49").expect("kept").0, 50);
+    drop(second);
+    assert_eq!(
+        drops.load(Ordering::Relaxed),
+        50,
+        "the second run's artifacts"
+    );
+    drop(first);
+    assert_eq!(
+        drops.load(Ordering::Relaxed),
+        100,
+        "the first run's artifacts"
+    );
+
+    // A failing run in the memory of a run that succeeded: downstream of the
+    // failure, no artifact and no record of the earlier run.
+    fail_at_10.store(true, Ordering::Relaxed);
+    let failed = p.run().expect_err("step s10 fails");
+    let flowyml::Error::StepFailed { step, result, .. } = &failed else {
+        panic!("not a step failure: {failed}");
+    };
+    assert_eq!(step, "s10");
+    assert!(result.get::<u64>("x50").is_err(), "a stale last output");
+    assert!(result.artifact("c11").is_none(), "a stale artifact");
+    assert_eq!(result.step("s10").expect("s10").status, StepStatus::Failed);
+    assert_eq!(result.steps_with(StepStatus::Ran).len(), 10);
+    assert_eq!(result.steps_with(StepStatus::Skipped).len(), 39);
+    assert_eq!(result.step("s49").expect("s49").attempts, 0);
+    drop(failed);
+    assert_eq!(drops.load(Ordering::Relaxed), 110);
+
+    // And a run that succeeds in the memory of one that failed.
+    fail_at_10.store(false, Ordering::Relaxed);
+    let again = p.run().expect("runs once more");
+    assert!(again.succeeded());
+    assert_eq!(again.steps_with(StepStatus::Ran).len(), 50);
+    assert_eq!(again.step("s10").expect("s10").error, None);
+    assert_eq!(*again.get::<u64>("x50").expect("the last output"), 50);
+}

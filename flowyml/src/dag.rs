@@ -79,13 +79,23 @@ pub(crate) trait Visitor: Sync {
 /// `visitor` for it: on `pool`'s workers, or, without a pool, starting on
 /// the calling thread (spawns go to rayon's global pool), so a run over
 /// one chain involves no other thread.
-pub(crate) fn run<V: Visitor>(pool: Option<&rayon::ThreadPool>, dag: &Dag, visitor: &V) {
+///
+/// `countdown` is refilled for the run and left holding its counts: a
+/// caller that runs the same DAG again passes the same buffer, so a rerun
+/// writes memory the process already has (see the pipeline's recycled run
+/// buffers).
+pub(crate) fn run<V: Visitor>(
+    pool: Option<&rayon::ThreadPool>,
+    dag: &Dag,
+    visitor: &V,
+    countdown: &mut Vec<AtomicU32>,
+) {
+    countdown.clear();
+    countdown.extend((0..dag.len()).map(|i| AtomicU32::new(dag.waits_for(i))));
     let queue = ReadyQueue {
         dag,
         visitor,
-        waiting: (0..dag.len())
-            .map(|i| AtomicU32::new(dag.waits_for(i)))
-            .collect(),
+        waiting: countdown,
     };
     match pool {
         Some(pool) => pool.scope(|scope| queue.start(scope)),
@@ -98,7 +108,7 @@ struct ReadyQueue<'a, V> {
     dag: &'a Dag,
     visitor: &'a V,
     /// For each node, how many of the nodes it waits for have not finished.
-    waiting: Vec<AtomicU32>,
+    waiting: &'a [AtomicU32],
 }
 
 impl<'a, V: Visitor> ReadyQueue<'a, V> {

@@ -529,6 +529,7 @@ impl IncrementalComputation {
                 self.executor.as_ref().map(ParallelExecutor::pool),
                 &pass.dag,
                 &pass,
+                &mut Vec::new(),
             );
             pass.outcomes
         };

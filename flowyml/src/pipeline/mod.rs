@@ -12,6 +12,7 @@
 // validated plan in `plan.rs`, the step cache and its key in
 // `step_cache.rs`, the pictures in `svg.rs` and `report.rs`.
 
+mod buffers;
 mod catalog;
 mod control;
 mod describe;

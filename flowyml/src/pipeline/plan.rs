@@ -18,6 +18,7 @@ use crate::error::{Error, Problem, Result};
 use crate::record::{ArtifactIndex, Names};
 use crate::step::Step;
 
+use super::buffers::Spare;
 use super::catalog::{Catalog, type_index};
 use super::input::RuntimeInput;
 
@@ -44,6 +45,8 @@ pub(crate) struct Plan {
     pub order: Vec<u32>,
     /// Each step's name, shared with the result of every run.
     pub names: Arc<Names>,
+    /// The last result's buffers, for the next run (see [`Spare`]).
+    pub spare: Spare,
 }
 
 /// The producer of a run-time input's slot.
@@ -214,6 +217,7 @@ impl Plan {
             first_output: n_in,
             order,
             names: Arc::clone(&catalog.step_names),
+            spare: Spare::default(),
         })
     }
 }

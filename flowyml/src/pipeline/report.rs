@@ -326,7 +326,7 @@ impl PipelineResult {
             .filter(|s| s.status == StepStatus::Cached)
             .map(|s| s.name)
             .collect();
-        if self.keys.is_empty() && cached.is_empty() {
+        if self.buffers.keys.is_empty() && cached.is_empty() {
             html.push_str(
                 "<p>This pipeline has no cache: every step that could run, ran.</p>\n</section>\n",
             );

@@ -15,9 +15,11 @@ use serde::Serialize;
 use crate::artifact::Codec;
 use crate::error::{Error, FailedRun, Result};
 use crate::incremental::fingerprint::Fingerprint;
-use crate::record::{ArtifactIndex, Details, Names, RawRecord, RerunReason, StepStatus, clock};
+use crate::record::{ArtifactIndex, Details, Names, RerunReason, StepStatus, clock};
 use crate::slot::{Artifact, Value};
 use crate::write_once::WriteOnce;
+
+use super::buffers::RunBuffers;
 
 /// One step of a run: a view into its [`PipelineResult`].
 #[derive(Debug, Clone, Copy, Serialize)]
@@ -64,27 +66,23 @@ pub struct PipelineResult {
     pub workers: usize,
     /// Wall time of the run.
     pub duration: Duration,
-    /// Each step's record, in the order the steps were added.
-    pub(crate) records: Vec<RawRecord>,
+    /// The run's slots (each slot's artifact, where it was produced, kept
+    /// as it is), fingerprints and cache keys (where the pipeline has a
+    /// cache) and each step's record, in the order the steps were added;
+    /// given back to the plan when the result is dropped.
+    pub(crate) buffers: RunBuffers,
     /// When the run started, in [`clock`] ticks.
     pub(crate) origin: u64,
     /// The steps that have details, by step, sorted.
     pub(crate) details: Vec<(u32, Details)>,
     /// The steps' names (shared with the pipeline's plan).
     pub(crate) step_names: Arc<Names>,
-    /// Each slot's artifact, where it was produced: the run's own slots,
-    /// kept as they are.
-    pub(crate) artifacts: Vec<WriteOnce<Value>>,
     /// Names and types of the slots (shared with the pipeline's plan).
     pub(crate) index: Arc<ArtifactIndex>,
     /// The producing step of each slot (`u32::MAX` for a run-time input).
     pub(crate) producers: Arc<[u32]>,
     /// How each slot's artifact is hashed, encoded and shown.
     pub(crate) codecs: Arc<[Codec]>,
-    /// Each slot's content fingerprint and each step's cache key, where the
-    /// pipeline has a cache (empty otherwise).
-    pub(crate) fingerprints: Vec<WriteOnce<Fingerprint>>,
-    pub(crate) keys: Vec<WriteOnce<Fingerprint>>,
     /// When the run started.
     pub(crate) started_at: SystemTime,
     /// The run's id in the store's history, where it has one.
@@ -100,7 +98,7 @@ impl PipelineResult {
     pub fn artifact(&self, name: &str) -> Option<Artifact> {
         self.index
             .slot(name)
-            .and_then(|slot| self.artifacts[slot].get())
+            .and_then(|slot| self.buffers.slots[slot].get())
             .map(Value::to_artifact)
     }
 
@@ -112,7 +110,7 @@ impl PipelineResult {
 
     /// Step `i`'s record (in the order the steps were added).
     pub(crate) fn record(&self, i: usize) -> StepRecord<'_> {
-        let raw = &self.records[i];
+        let raw = &self.buffers.records[i];
         let details = self
             .details
             .binary_search_by_key(&(i as u32), |(s, _)| *s)
@@ -134,7 +132,7 @@ impl PipelineResult {
             worker: raw.worker(),
             notes: details.map_or(&[], |d| &d.notes),
             attempts: raw.attempts(),
-            key: self.keys.get(i).and_then(|k| k.get().copied()),
+            key: self.buffers.keys.get(i).and_then(|k| k.get().copied()),
         }
     }
 
@@ -154,10 +152,10 @@ impl PipelineResult {
     /// or has no content hash (an opaque type).
     pub fn fingerprint(&self, name: &str) -> Option<Fingerprint> {
         let slot = self.index.slot(name)?;
-        if let Some(fp) = self.fingerprints.get(slot).and_then(WriteOnce::get) {
+        if let Some(fp) = self.buffers.fingerprints.get(slot).and_then(WriteOnce::get) {
             return Some(*fp);
         }
-        let value = self.artifacts[slot].get()?;
+        let value = self.buffers.slots[slot].get()?;
         self.codecs[slot]
             .fingerprint(value.as_any())
             .and_then(|f| f.ok())
@@ -168,7 +166,7 @@ impl PipelineResult {
     /// the program decodes), for types that can be stored.
     pub fn encoded(&self, name: &str) -> Option<crate::error::Result<Vec<u8>>> {
         let slot = self.index.slot(name)?;
-        let value = self.artifacts[slot].get()?;
+        let value = self.buffers.slots[slot].get()?;
         self.codecs[slot].encode(value.as_any())
     }
 
@@ -183,7 +181,7 @@ impl PipelineResult {
     /// Artifact `name` as JSON, for types that serialise.
     pub fn json(&self, name: &str) -> Option<crate::error::Result<serde_json::Value>> {
         let slot = self.index.slot(name)?;
-        let value = self.artifacts[slot].get()?;
+        let value = self.buffers.slots[slot].get()?;
         self.codecs[slot].to_json(value.as_any())
     }
 
@@ -191,7 +189,7 @@ impl PipelineResult {
     /// frame, as CSV).
     pub fn text(&self, name: &str) -> Option<String> {
         let slot = self.index.slot(name)?;
-        let value = self.artifacts[slot].get()?;
+        let value = self.buffers.slots[slot].get()?;
         self.codecs[slot].to_text(value.as_any())
     }
 
@@ -207,7 +205,7 @@ impl PipelineResult {
 
     /// Every step's record, in the order the steps were added.
     pub fn steps(&self) -> impl ExactSizeIterator<Item = StepRecord<'_>> + DoubleEndedIterator {
-        (0..self.records.len()).map(|i| self.record(i))
+        (0..self.buffers.records.len()).map(|i| self.record(i))
     }
 
     /// The record of step `name`.
@@ -217,7 +215,8 @@ impl PipelineResult {
 
     /// Names of the steps with `status`.
     pub fn steps_with(&self, status: StepStatus) -> Vec<&str> {
-        self.records
+        self.buffers
+            .records
             .iter()
             .enumerate()
             .filter(|(_, r)| r.status() == status)
@@ -227,7 +226,8 @@ impl PipelineResult {
 
     /// Whether every step ran or was cached.
     pub fn succeeded(&self) -> bool {
-        self.records
+        self.buffers
+            .records
             .iter()
             .all(|r| matches!(r.status(), StepStatus::Ran | StepStatus::Cached))
     }
@@ -339,6 +339,14 @@ impl PipelineResult {
     }
 }
 
+impl Drop for PipelineResult {
+    /// Drops the artifacts and gives the buffers' memory to the plan, for
+    /// its next run (see [`Spare`](super::buffers::Spare)).
+    fn drop(&mut self) {
+        self.plan.spare.give(std::mem::take(&mut self.buffers));
+    }
+}
+
 /// The version of [`PipelineResult::to_json`]'s schema.
 pub const JSON_SCHEMA_VERSION: u32 = 1;
 
@@ -385,7 +393,7 @@ impl fmt::Display for PipelineResult {
             f,
             "pipeline `{}`: {} steps in {:.3?} on {} workers",
             self.pipeline,
-            self.records.len(),
+            self.buffers.records.len(),
             self.duration,
             self.workers
         )?;
@@ -430,7 +438,7 @@ impl PipelineResult {
                 name: name.to_owned(),
                 hint: flowyml_suggest::did_you_mean(name, self.index.names()),
             })?;
-        let Some(artifact) = self.artifacts[slot].get() else {
+        let Some(artifact) = self.buffers.slots[slot].get() else {
             // Run-time inputs are always there: a step produces this one.
             let producer = self.record(self.producers[slot] as usize);
             return Err(Error::NotProduced {

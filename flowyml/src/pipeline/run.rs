@@ -41,6 +41,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant, SystemTime};
 
+use super::buffers::RunBuffers;
 use super::catalog::{Catalog, StepCall};
 use super::control::{self, Canceller, Progress, ProgressFn, Watchdog};
 use super::detached::{self, Attempt};
@@ -50,15 +51,13 @@ use super::result::PipelineResult;
 use super::step_cache::{CachedStep, Outcome, StepCache};
 use crate::dag::{self, Visitor};
 use crate::error::{BoxError, Error, Result, panic_message};
-use crate::incremental::fingerprint::Fingerprint;
 use crate::incremental::store::{ArtifactStore, RunStatus, RunWriter};
 use crate::prefetch::prefetch;
-use crate::record::{self, Details, RawRecord, StepStatus};
+use crate::record::{self, Details, StepStatus};
 use crate::resource::{ResourceGuard, ResourceProvider, Resources, RunResource};
 use crate::slot::Value;
 use crate::step::{Gathered, Said, Step, StepContext};
 use crate::sync::lock;
-use crate::write_once::WriteOnce;
 
 /// What a run reads of its pipeline.
 pub(crate) struct Definition<'p> {
@@ -93,21 +92,17 @@ pub(crate) struct Run<'p> {
     pipeline: Definition<'p>,
     /// Its validated plan.
     plan: &'p Plan,
-    /// Every artifact slot, written once by its producer (or seeded from a
-    /// run-time input).
-    slots: Vec<WriteOnce<Value>>,
-    /// Each slot's content fingerprint and each step's cache key, where the
-    /// pipeline has a cache (empty otherwise).
-    fingerprints: Vec<WriteOnce<Fingerprint>>,
-    keys: Vec<WriteOnce<Fingerprint>>,
+    /// Every artifact slot, each slot's fingerprint and each step's cache
+    /// key (where the pipeline has a cache), each step's record and the
+    /// ready queue's countdown: the last result's memory where the plan
+    /// kept it.
+    buffers: RunBuffers,
     /// The resources opened for this run (shared with the threads of steps
     /// that have a time limit).
     resources: Arc<Resources>,
     /// The opened resources by name, for entering them around the steps
     /// that declare them.
     opened: Vec<(&'static str, Arc<dyn RunResource>)>,
-    /// One record per step.
-    records: Vec<RawRecord>,
     /// Errors, rerun reasons and notes, for the steps that have any.
     details: Mutex<Vec<(u32, Details)>>,
     /// The run's writes to the store (only with a store): its entry in the
@@ -147,23 +142,15 @@ impl<'p> Run<'p> {
         let trace_steps = tracing::enabled!(tracing::Level::DEBUG);
         let cancelled: &'p AtomicBool = &pipeline.canceller.0;
         let lean = pipeline.progress.is_none() && !trace_steps;
-        let slots = plan.producers.iter().map(|_| WriteOnce::new()).collect();
-        let (fingerprints, keys) = match pipeline.cache {
-            Some(_) => (
-                plan.producers.iter().map(|_| WriteOnce::new()).collect(),
-                (0..plan.steps()).map(|_| WriteOnce::new()).collect(),
-            ),
-            None => (Vec::new(), Vec::new()),
-        };
+        let buffers = plan
+            .spare
+            .take(plan.producers.len(), plan.steps(), pipeline.cache.is_some());
         Ok(Run {
             pipeline,
             plan,
-            slots,
-            fingerprints,
-            keys,
+            buffers,
             resources: Arc::new(resources),
             opened,
-            records: (0..plan.steps()).map(|_| RawRecord::default()).collect(),
             details: Mutex::new(Vec::new()),
             writer: None,
             stop: Arc::new(AtomicBool::new(false)),
@@ -186,8 +173,8 @@ impl<'p> Run<'p> {
     /// If an input's fingerprint cannot be computed (its encoding failed).
     pub(crate) fn seed_inputs(&mut self) -> Result<()> {
         for (slot, input) in self.pipeline.inputs.iter().enumerate() {
-            let _ = self.slots[slot].set(Value::Shared(Arc::clone(&input.value)));
-            if let Some(fp) = self.fingerprints.get(slot) {
+            let _ = self.buffers.slots[slot].set(Value::Shared(Arc::clone(&input.value)));
+            if let Some(fp) = self.buffers.fingerprints.get(slot) {
                 let _ = fp.set(input.fingerprint()?);
             }
         }
@@ -213,6 +200,7 @@ impl<'p> Run<'p> {
             Arc::clone(&self.stop),
             Arc::clone(&self.timed_out),
         );
+        let mut countdown = std::mem::take(&mut self.buffers.countdown);
         let this = &*self;
         let done = AtomicBool::new(false);
         let done = &done;
@@ -221,12 +209,13 @@ impl<'p> Run<'p> {
                 .writer
                 .as_ref()
                 .map(|w| scope.spawn(move || w.write_periodically(done)));
-            dag::run(Some(pool), &this.plan.dag, this);
+            dag::run(Some(pool), &this.plan.dag, this, &mut countdown);
             done.store(true, Ordering::Relaxed);
             if let Some(writer) = writer {
                 writer.thread().unpark();
             }
         });
+        self.buffers.countdown = countdown;
         Ok(())
     }
 
@@ -264,9 +253,9 @@ impl<'p> Run<'p> {
             catalog,
             inputs: self.plan.input_slots(call.inputs.clone()),
             outputs: call.outputs(self.plan.first_output),
-            slots: &self.slots,
-            fingerprints: &self.fingerprints,
-            key: &self.keys[i],
+            slots: &self.buffers.slots,
+            fingerprints: &self.buffers.fingerprints,
+            key: &self.buffers.keys[i],
         }
     }
 
@@ -317,7 +306,7 @@ impl<'p> Run<'p> {
             .plan
             .inputs_of(i)
             .iter()
-            .map(|&slot| self.slots[slot as usize].get().cloned())
+            .map(|&slot| self.buffers.slots[slot as usize].get().cloned())
             .collect();
         let Some(inputs) = inputs else {
             return Outcome::Failed(
@@ -341,7 +330,7 @@ impl<'p> Run<'p> {
             } => {
                 for (slot, value) in self.plan.outputs_of(i).zip(outputs) {
                     if let Some(value) = value {
-                        let _ = self.slots[slot].set(value);
+                        let _ = self.buffers.slots[slot].set(value);
                     }
                 }
                 let call = self.pipeline.catalog.call(i);
@@ -359,7 +348,7 @@ impl<'p> Run<'p> {
         StepContext {
             specs: &self.pipeline.steps,
             index: i,
-            slots: &self.slots,
+            slots: &self.buffers.slots,
             inputs: self.plan.input_slots(call.inputs.clone()),
             outputs: call.outputs(self.plan.first_output),
             resources: &self.resources,
@@ -386,7 +375,10 @@ impl<'p> Run<'p> {
             return Outcome::Failed(e);
         }
         let outputs = self.plan.outputs_of(i);
-        match outputs.clone().position(|s| self.slots[s].get().is_none()) {
+        match outputs
+            .clone()
+            .position(|s| self.buffers.slots[s].get().is_none())
+        {
             None => Outcome::Ran {
                 reason: None,
                 notes,
@@ -527,7 +519,7 @@ impl<'p> Run<'p> {
         if let Some(details) = details {
             lock(&self.details).push((i as u32, details));
         }
-        self.records[i].write(status, worker, attempts, (started, finished));
+        self.buffers.records[i].write(status, worker, attempts, (started, finished));
         status
     }
 
@@ -561,23 +553,20 @@ impl<'p> Run<'p> {
             duration: self.started.elapsed(),
             // The scope has joined every worker: their writes are visible
             // from here on (see `dag`).
-            records: self.records,
+            buffers: self.buffers,
             origin: self.origin,
             details,
             step_names: Arc::clone(&self.plan.names),
-            artifacts: self.slots,
             index: Arc::clone(&self.plan.artifacts),
             producers: Arc::clone(&self.plan.producers),
             codecs: Arc::clone(&self.plan.codecs),
-            fingerprints: self.fingerprints,
-            keys: self.keys,
             started_at: self.started_at,
             run_id: self.writer.as_ref().map(|w| w.run().0),
             plan: Arc::clone(plan),
         };
         let first_failure = self.plan.order.iter().map(|&i| i as usize).find(|&i| {
             matches!(
-                result.records[i].status(),
+                result.buffers.records[i].status(),
                 StepStatus::Failed | StepStatus::TimedOut
             )
         });
@@ -665,7 +654,7 @@ impl Visitor for Run<'_> {
     #[inline(always)]
     fn prefetch(&self, i: usize) {
         self.pipeline.catalog.prefetch_call(i);
-        if let Some(record) = self.records.get(i) {
+        if let Some(record) = self.buffers.records.get(i) {
             prefetch(record);
         }
     }
@@ -744,7 +733,7 @@ impl Run<'_> {
     ) {
         let (worker, started) = carry;
         let finished = self.clock.raw();
-        self.records[i].write(status, *worker, attempts, (*started, finished));
+        self.buffers.records[i].write(status, *worker, attempts, (*started, finished));
         *started = finished;
     }
 
