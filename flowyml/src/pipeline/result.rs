@@ -339,9 +339,9 @@ impl PipelineResult {
     }
 }
 
+// Drops the artifacts and gives the buffers' memory to the plan, for its
+// next run (see `buffers::Spare`).
 impl Drop for PipelineResult {
-    /// Drops the artifacts and gives the buffers' memory to the plan, for
-    /// its next run (see [`Spare`](super::buffers::Spare)).
     fn drop(&mut self) {
         self.plan.spare.give(std::mem::take(&mut self.buffers));
     }
