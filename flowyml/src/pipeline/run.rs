@@ -657,6 +657,9 @@ impl Visitor for Run<'_> {
         if let Some(record) = self.buffers.records.get(i) {
             prefetch(record);
         }
+        if let Some(cache) = self.pipeline.cache {
+            cache.prefetch(i);
+        }
     }
 }
 

@@ -42,12 +42,15 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
+use smallvec::SmallVec;
+
 use super::catalog::Catalog;
 use crate::artifact::Codec;
 use crate::error::{BoxError, Result};
 use crate::incremental::codec;
 use crate::incremental::fingerprint::{FileFingerprints, Fingerprint, KeyBuilder};
 use crate::incremental::store::{ArtifactStore, RunWriter, StepExecution};
+use crate::prefetch::prefetch;
 use crate::record::RerunReason;
 use crate::slot::Value;
 use crate::step::{FileRead, Specs, StepSpec};
@@ -71,16 +74,22 @@ pub(crate) enum Outcome {
     TimedOut(std::time::Duration),
 }
 
+/// In C order, what a hit reads (the inputs, the outputs, the files
+/// read, the key) first; see [`StepEntry`]. A step's first few inputs'
+/// fingerprints and its first output are kept inline: a rerun's hit then
+/// reads nothing but the entry itself, where each would be a cache miss
+/// of its own on a heap block.
+#[repr(C)]
 struct MemoryEntry {
-    key: Fingerprint,
     /// The fingerprints of the inputs `key` was built from, in parameter
     /// order: the same fingerprints again mean the same key, so a rerun
     /// compares these and skips hashing.
-    inputs: Box<[Fingerprint]>,
-    code: Fingerprint,
-    outputs: Vec<(Value, Fingerprint)>,
+    inputs: SmallVec<[Fingerprint; 2]>,
+    outputs: SmallVec<[(Value, Fingerprint); 1]>,
     /// The files the run read, with their hashes then.
     reads: Vec<FileRead>,
+    key: Fingerprint,
+    code: Fingerprint,
 }
 
 /// The first bytes of an entry's list of files read, so that a blob of
@@ -91,18 +100,23 @@ const READS_MAGIC: &str = "flowyml files read v1";
 /// (steps are only ever appended, so an index names one step for good). The
 /// table grows with the pipeline while it is borrowed mutably, so a run
 /// reads it without any lock around it.
+///
+/// In C order, what a rerun's hit reads first (the flag, the lock, the
+/// entry's inputs and outputs) at the start, so that the lines
+/// [`StepCache::prefetch`] asks for are the ones it needs.
 #[derive(Default)]
+#[repr(C)]
 struct StepEntry {
-    /// The key of the fields fixed when the step was built (name, code,
-    /// options), hashed once; a run extends it with the inputs.
-    base: OnceLock<Fingerprint>,
-    /// The step's latest outputs in this process. A lock per step, so that
-    /// workers checking different steps never wait on each other.
-    latest: Mutex<Option<MemoryEntry>>,
     /// Set by [`Pipeline::invalidate`](super::Pipeline::invalidate); cleared
     /// only by a run of the step that succeeds, so a failed or skipped
     /// rerun leaves it set and the old entry is never served.
     invalidated: AtomicBool,
+    /// The step's latest outputs in this process. A lock per step, so that
+    /// workers checking different steps never wait on each other.
+    latest: Mutex<Option<MemoryEntry>>,
+    /// The key of the fields fixed when the step was built (name, code,
+    /// options), hashed once; a run extends it with the inputs.
+    base: OnceLock<Fingerprint>,
 }
 
 /// A pipeline's cache: memory, and optionally a store on disk.
@@ -168,6 +182,16 @@ impl StepCache {
         let missing = steps.saturating_sub(self.entries.len());
         self.entries
             .extend(std::iter::repeat_with(StepEntry::default).take(missing));
+    }
+
+    /// Asks the CPU for what checking step `i`'s entry in memory reads
+    /// first (see [`prefetch`]): its flag, lock, and where its inputs and
+    /// outputs are.
+    #[inline(always)]
+    pub fn prefetch(&self, i: usize) {
+        if let Some(entry) = self.entries.get(i) {
+            prefetch(&entry.latest);
+        }
     }
 
     pub fn store(&self) -> Option<&ArtifactStore> {
