@@ -668,3 +668,56 @@ fn copied_closures_are_inline_when_small_and_shared_when_not() -> flowyml::Resul
     assert_eq!(*result.get::<u64>("total")?, 52);
     Ok(())
 }
+
+/// A plan shares its catalog's output codecs: a step added while a result
+/// of the pipeline is alive must not change how that result shows its
+/// artifacts, and the new run must show the new step's.
+#[test]
+fn a_result_keeps_its_codecs_when_a_step_is_added_after_it() -> flowyml::Result<()> {
+    let mut p = Pipeline::new("codecs");
+    p.input("n", 20_u64);
+    p.add_step(
+        FnStep::builder("double")
+            .input::<u64>("n")
+            .stored_output::<u64>("twice")
+            .build(|ctx| {
+                let n = *ctx.input::<u64>(0)?;
+                ctx.set_output(0, n * 2);
+                Ok(())
+            }),
+    );
+    let first = p.run()?;
+    p.add_step(
+        FnStep::builder("name")
+            .input::<u64>("twice")
+            .output::<String>("label")
+            .build(|ctx| {
+                let label = format!("n = {}", ctx.input::<u64>(0)?);
+                ctx.set_output(0, label);
+                Ok(())
+            }),
+    );
+    p.add_step(
+        FnStep::builder("quote")
+            .input::<String>("label")
+            .stored_output::<String>("quoted")
+            .build(|ctx| {
+                let quoted = format!("«{}»", ctx.input::<String>(0)?);
+                ctx.set_output(0, quoted);
+                Ok(())
+            }),
+    );
+    let second = p.run()?;
+    for result in [&first, &second] {
+        assert_eq!(result.json("n").transpose()?, Some(serde_json::json!(20)));
+        assert_eq!(result.json("twice").transpose()?, Some(serde_json::json!(40)));
+    }
+    assert!(first.json("quoted").is_none(), "not an artifact of the first run");
+    assert_eq!(
+        second.json("quoted").transpose()?,
+        Some(serde_json::json!("«n = 40»"))
+    );
+    // An opaque artifact has no JSON form, whatever step sits next to it.
+    assert!(second.json("label").is_none_or(|json| json.is_err()));
+    Ok(())
+}

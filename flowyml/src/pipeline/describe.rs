@@ -28,7 +28,7 @@ impl Pipeline {
     /// [`Error::InvalidPipeline`] if it does not validate.
     pub fn describe(&self) -> Result<serde_json::Value> {
         let plan = self.plan_with_every_input()?;
-        let kind_of = |slot: usize| plan.codecs[slot].kind();
+        let kind_of = |slot: usize| plan.codecs.get(slot).kind();
         let producer = |slot: usize| {
             let p = plan.producers[slot];
             (p != super::plan::INPUT).then(|| self.steps[p as usize].spec().name.to_string())
@@ -318,7 +318,9 @@ fn groups(plan: &super::plan::Plan) -> Vec<Vec<usize>> {
         for &slot in plan.inputs_of(consumer) {
             let slot = slot as usize;
             let producer = plan.producers[slot];
-            if producer == super::plan::INPUT || plan.codecs[slot].kind() == CodecKind::Persistent {
+            if producer == super::plan::INPUT
+                || plan.codecs.get(slot).kind() == CodecKind::Persistent
+            {
                 continue;
             }
             let (a, b) = (

@@ -30,7 +30,7 @@ pub(crate) struct Plan {
     /// The producing step of each slot; [`INPUT`] for a run-time input.
     pub producers: Arc<[u32]>,
     /// How each slot's artifact is hashed, stored and shown.
-    pub codecs: Arc<[Codec]>,
+    pub codecs: SlotCodecs,
     /// The steps and what each waits for.
     pub dag: Dag,
     /// Each step's input slots, in parameter order: those of step `i` are
@@ -47,6 +47,24 @@ pub(crate) struct Plan {
     pub names: Arc<Names>,
     /// The last result's buffers, for the next run (see [`Spare`]).
     pub spare: Spare,
+}
+
+/// Each slot's codec: the run-time inputs' own, then the catalog's output
+/// codecs, shared with it (the slots' order, see the module docs).
+#[derive(Debug)]
+pub(crate) struct SlotCodecs {
+    inputs: Box<[Codec]>,
+    outputs: Arc<Vec<Codec>>,
+}
+
+impl SlotCodecs {
+    /// The codec of `slot`.
+    pub fn get(&self, slot: usize) -> &Codec {
+        match slot.checked_sub(self.inputs.len()) {
+            Some(output) => &self.outputs[output],
+            None => &self.inputs[slot],
+        }
+    }
 }
 
 /// The producer of a run-time input's slot.
@@ -202,14 +220,10 @@ impl Plan {
                 type_names.into(),
             )),
             producers: producers.into(),
-            // Collected straight into the shared slice: a codec is 64 bytes,
-            // and a copy through a `Vec` first costs a first run of 10k
-            // steps two copies of 640 KB.
-            codecs: inputs
-                .iter()
-                .map(|input| input.codec)
-                .chain(catalog.all_output_codecs().iter().copied())
-                .collect(),
+            codecs: SlotCodecs {
+                inputs: inputs.iter().map(|input| input.codec).collect(),
+                outputs: catalog.all_output_codecs(),
+            },
             dag,
             input_at,
             input_slots,

@@ -12,7 +12,6 @@ use std::time::{Duration, SystemTime};
 
 use serde::Serialize;
 
-use crate::artifact::Codec;
 use crate::error::{Error, FailedRun, Result};
 use crate::incremental::fingerprint::Fingerprint;
 use crate::record::{ArtifactIndex, Details, Names, RerunReason, StepStatus, clock};
@@ -81,8 +80,6 @@ pub struct PipelineResult {
     pub(crate) index: Arc<ArtifactIndex>,
     /// The producing step of each slot (`u32::MAX` for a run-time input).
     pub(crate) producers: Arc<[u32]>,
-    /// How each slot's artifact is hashed, encoded and shown.
-    pub(crate) codecs: Arc<[Codec]>,
     /// When the run started.
     pub(crate) started_at: SystemTime,
     /// The run's id in the store's history, where it has one.
@@ -156,7 +153,9 @@ impl PipelineResult {
             return Some(*fp);
         }
         let value = self.buffers.slots[slot].get()?;
-        self.codecs[slot]
+        self.plan
+            .codecs
+            .get(slot)
             .fingerprint(value.as_any())
             .and_then(|f| f.ok())
             .map(|f| f.fingerprint)
@@ -167,7 +166,7 @@ impl PipelineResult {
     pub fn encoded(&self, name: &str) -> Option<crate::error::Result<Vec<u8>>> {
         let slot = self.index.slot(name)?;
         let value = self.buffers.slots[slot].get()?;
-        self.codecs[slot].encode(value.as_any())
+        self.plan.codecs.get(slot).encode(value.as_any())
     }
 
     /// The file extension of artifact `name`'s encoding outside the cache
@@ -175,14 +174,14 @@ impl PipelineResult {
     pub fn extension(&self, name: &str) -> Option<&'static str> {
         self.index
             .slot(name)
-            .map(|slot| self.codecs[slot].extension())
+            .map(|slot| self.plan.codecs.get(slot).extension())
     }
 
     /// Artifact `name` as JSON, for types that serialise.
     pub fn json(&self, name: &str) -> Option<crate::error::Result<serde_json::Value>> {
         let slot = self.index.slot(name)?;
         let value = self.buffers.slots[slot].get()?;
-        self.codecs[slot].to_json(value.as_any())
+        self.plan.codecs.get(slot).to_json(value.as_any())
     }
 
     /// Artifact `name` as text for a person, for types with a text form (a
@@ -190,7 +189,7 @@ impl PipelineResult {
     pub fn text(&self, name: &str) -> Option<String> {
         let slot = self.index.slot(name)?;
         let value = self.buffers.slots[slot].get()?;
-        self.codecs[slot].to_text(value.as_any())
+        self.plan.codecs.get(slot).to_text(value.as_any())
     }
 
     /// The step's own error, if it failed: what it returned (or a panic's

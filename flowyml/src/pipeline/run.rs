@@ -559,7 +559,6 @@ impl<'p> Run<'p> {
             step_names: Arc::clone(&self.plan.names),
             index: Arc::clone(&self.plan.artifacts),
             producers: Arc::clone(&self.plan.producers),
-            codecs: Arc::clone(&self.plan.codecs),
             started_at: self.started_at,
             run_id: self.writer.as_ref().map(|w| w.run().0),
             plan: Arc::clone(plan),
