@@ -710,9 +710,15 @@ fn a_result_keeps_its_codecs_when_a_step_is_added_after_it() -> flowyml::Result<
     let second = p.run()?;
     for result in [&first, &second] {
         assert_eq!(result.json("n").transpose()?, Some(serde_json::json!(20)));
-        assert_eq!(result.json("twice").transpose()?, Some(serde_json::json!(40)));
+        assert_eq!(
+            result.json("twice").transpose()?,
+            Some(serde_json::json!(40))
+        );
     }
-    assert!(first.json("quoted").is_none(), "not an artifact of the first run");
+    assert!(
+        first.json("quoted").is_none(),
+        "not an artifact of the first run"
+    );
     assert_eq!(
         second.json("quoted").transpose()?,
         Some(serde_json::json!("«n = 40»"))

@@ -21,12 +21,13 @@
 //! results dropped, the spare keeps one set.
 
 use std::fmt;
+use std::sync::Mutex;
 use std::sync::atomic::AtomicU32;
-use std::sync::{Mutex, PoisonError};
 
 use crate::incremental::fingerprint::Fingerprint;
 use crate::record::RawRecord;
 use crate::slot::Value;
+use crate::sync::lock;
 use crate::write_once::WriteOnce;
 
 /// A run's per-step state, in flat arrays indexed by slot or step.
@@ -94,7 +95,8 @@ pub(crate) struct Spare(Mutex<Option<RunBuffers>>);
 
 impl fmt::Debug for Spare {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let kept = self.0.lock().is_ok_and(|spare| spare.is_some());
+        // `try_lock`: a spare being given or taken is not worth a wait.
+        let kept = self.0.try_lock().is_ok_and(|spare| spare.is_some());
         f.debug_struct("Spare").field("kept", &kept).finish()
     }
 }
@@ -104,12 +106,7 @@ impl Spare {
     /// fingerprints and keys where `cached`): the spare ones refilled where
     /// there are some, new ones otherwise.
     pub fn take(&self, slots: usize, steps: usize, cached: bool) -> RunBuffers {
-        let mut buffers = self
-            .0
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .take()
-            .unwrap_or_default();
+        let mut buffers = lock(&self.0).take().unwrap_or_default();
         buffers.fill(slots, steps, cached);
         buffers
     }
@@ -118,7 +115,7 @@ impl Spare {
     /// now; where a spare set is already kept, they are freed instead.
     pub fn give(&self, mut buffers: RunBuffers) {
         buffers.clear();
-        let mut spare = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut spare = lock(&self.0);
         if spare.is_none() {
             *spare = Some(buffers);
         }
