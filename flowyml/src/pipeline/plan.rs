@@ -25,10 +25,10 @@ use super::input::RuntimeInput;
 /// A validated pipeline: artifacts as slots, steps as indices.
 #[derive(Debug)]
 pub(crate) struct Plan {
-    /// Names and types of the slots; shared with every result.
-    pub artifacts: Arc<ArtifactIndex>,
+    /// Names and types of the slots.
+    pub artifacts: ArtifactIndex,
     /// The producing step of each slot; [`INPUT`] for a run-time input.
-    pub producers: Arc<[u32]>,
+    pub producers: Box<[u32]>,
     /// How each slot's artifact is hashed, stored and shown.
     pub codecs: SlotCodecs,
     /// The steps and what each waits for.
@@ -213,12 +213,7 @@ impl Plan {
             }
         };
         Ok(Plan {
-            artifacts: Arc::new(ArtifactIndex::new(
-                Arc::clone(names),
-                slot_names,
-                types,
-                type_names.into(),
-            )),
+            artifacts: ArtifactIndex::new(Arc::clone(names), slot_names, types, type_names.into()),
             producers: producers.into(),
             codecs: SlotCodecs {
                 inputs: inputs.iter().map(|input| input.codec).collect(),

@@ -14,7 +14,7 @@ use serde::Serialize;
 
 use crate::error::{Error, FailedRun, Result};
 use crate::incremental::fingerprint::Fingerprint;
-use crate::record::{ArtifactIndex, Details, Names, RerunReason, StepStatus, clock};
+use crate::record::{Details, RerunReason, StepStatus, clock};
 use crate::slot::{Artifact, Value};
 use crate::write_once::WriteOnce;
 
@@ -74,17 +74,12 @@ pub struct PipelineResult {
     pub(crate) origin: u64,
     /// The steps that have details, by step, sorted.
     pub(crate) details: Vec<(u32, Details)>,
-    /// The steps' names (shared with the pipeline's plan).
-    pub(crate) step_names: Arc<Names>,
-    /// Names and types of the slots (shared with the pipeline's plan).
-    pub(crate) index: Arc<ArtifactIndex>,
-    /// The producing step of each slot (`u32::MAX` for a run-time input).
-    pub(crate) producers: Arc<[u32]>,
     /// When the run started.
     pub(crate) started_at: SystemTime,
     /// The run's id in the store's history, where it has one.
     pub(crate) run_id: Option<i64>,
-    /// The plan that ran: the DAG its report draws.
+    /// The plan that ran: its steps' names, its slots' names, types,
+    /// producers and codecs, and the DAG its report draws.
     pub(crate) plan: Arc<super::plan::Plan>,
 }
 
@@ -93,7 +88,8 @@ impl PipelineResult {
     /// artifact or the run did not produce it. (See [`get`](Self::get) for
     /// a typed reference.)
     pub fn artifact(&self, name: &str) -> Option<Artifact> {
-        self.index
+        self.plan
+            .artifacts
             .slot(name)
             .and_then(|slot| self.buffers.slots[slot].get())
             .map(Value::to_artifact)
@@ -102,7 +98,7 @@ impl PipelineResult {
     /// The names of the pipeline's artifacts (run-time inputs first, then
     /// each step's outputs, in the order the steps were added).
     pub fn artifact_names(&self) -> impl Iterator<Item = &str> {
-        self.index.names()
+        self.plan.artifacts.names()
     }
 
     /// Step `i`'s record (in the order the steps were added).
@@ -114,7 +110,7 @@ impl PipelineResult {
             .ok()
             .map(|k| &self.details[k].1);
         StepRecord {
-            name: self.step_names.get(i),
+            name: self.plan.names.get(i),
             status: raw.status(),
             error: details.and_then(|d| d.error.as_ref().map(|(text, _)| text.as_str())),
             reason: details.and_then(|d| d.reason),
@@ -148,7 +144,7 @@ impl PipelineResult {
     /// it by, or computed now; `None` for an artifact that was not produced
     /// or has no content hash (an opaque type).
     pub fn fingerprint(&self, name: &str) -> Option<Fingerprint> {
-        let slot = self.index.slot(name)?;
+        let slot = self.plan.artifacts.slot(name)?;
         if let Some(fp) = self.buffers.fingerprints.get(slot).and_then(WriteOnce::get) {
             return Some(*fp);
         }
@@ -164,7 +160,7 @@ impl PipelineResult {
     /// Artifact `name` in the cache's own encoding (what another process of
     /// the program decodes), for types that can be stored.
     pub fn encoded(&self, name: &str) -> Option<crate::error::Result<Vec<u8>>> {
-        let slot = self.index.slot(name)?;
+        let slot = self.plan.artifacts.slot(name)?;
         let value = self.buffers.slots[slot].get()?;
         self.plan.codecs.get(slot).encode(value.as_any())
     }
@@ -172,14 +168,15 @@ impl PipelineResult {
     /// The file extension of artifact `name`'s encoding outside the cache
     /// (`json` for serde types, `arrow` for frames).
     pub fn extension(&self, name: &str) -> Option<&'static str> {
-        self.index
+        self.plan
+            .artifacts
             .slot(name)
             .map(|slot| self.plan.codecs.get(slot).extension())
     }
 
     /// Artifact `name` as JSON, for types that serialise.
     pub fn json(&self, name: &str) -> Option<crate::error::Result<serde_json::Value>> {
-        let slot = self.index.slot(name)?;
+        let slot = self.plan.artifacts.slot(name)?;
         let value = self.buffers.slots[slot].get()?;
         self.plan.codecs.get(slot).to_json(value.as_any())
     }
@@ -187,7 +184,7 @@ impl PipelineResult {
     /// Artifact `name` as text for a person, for types with a text form (a
     /// frame, as CSV).
     pub fn text(&self, name: &str) -> Option<String> {
-        let slot = self.index.slot(name)?;
+        let slot = self.plan.artifacts.slot(name)?;
         let value = self.buffers.slots[slot].get()?;
         self.plan.codecs.get(slot).to_text(value.as_any())
     }
@@ -209,7 +206,7 @@ impl PipelineResult {
 
     /// The record of step `name`.
     pub fn step(&self, name: &str) -> Option<StepRecord<'_>> {
-        self.step_names.find(name).map(|i| self.record(i))
+        self.plan.names.find(name).map(|i| self.record(i))
     }
 
     /// Names of the steps with `status`.
@@ -219,7 +216,7 @@ impl PipelineResult {
             .iter()
             .enumerate()
             .filter(|(_, r)| r.status() == status)
-            .map(|(i, _)| self.step_names.get(i))
+            .map(|(i, _)| self.plan.names.get(i))
             .collect()
     }
 
@@ -274,11 +271,11 @@ impl PipelineResult {
             .artifact_names()
             .enumerate()
             .map(|(slot, name)| {
-                let producer = self.producers[slot];
+                let producer = self.plan.producers[slot];
                 serde_json::json!({
                     "name": name,
-                    "type": self.index.type_name(slot),
-                    "producer": (producer != u32::MAX).then(|| self.step_names.get(producer as usize)),
+                    "type": self.plan.artifacts.type_name(slot),
+                    "producer": (producer != u32::MAX).then(|| self.plan.names.get(producer as usize)),
                     "fingerprint": self.fingerprint(name).map(|f| f.to_hex()),
                 })
             })
@@ -431,15 +428,16 @@ impl PipelineResult {
     /// [`Error::ArtifactType`] if it has another type.
     pub fn get<T: 'static>(&self, name: &str) -> Result<&T> {
         let slot = self
-            .index
+            .plan
+            .artifacts
             .slot(name)
             .ok_or_else(|| Error::UnknownArtifact {
                 name: name.to_owned(),
-                hint: flowyml_suggest::did_you_mean(name, self.index.names()),
+                hint: flowyml_suggest::did_you_mean(name, self.plan.artifacts.names()),
             })?;
         let Some(artifact) = self.buffers.slots[slot].get() else {
             // Run-time inputs are always there: a step produces this one.
-            let producer = self.record(self.producers[slot] as usize);
+            let producer = self.record(self.plan.producers[slot] as usize);
             return Err(Error::NotProduced {
                 name: name.to_owned(),
                 producer: producer.name.to_owned(),
@@ -449,7 +447,7 @@ impl PipelineResult {
         artifact.get::<T>().ok_or_else(|| Error::ArtifactType {
             name: name.to_owned(),
             expected: crate::type_name::of::<T>().into_owned(),
-            found: self.index.type_name(slot).to_owned(),
+            found: self.plan.artifacts.type_name(slot).to_owned(),
         })
     }
 }
