@@ -1,6 +1,7 @@
 //! [`WriteOnce`]: a cell written at most once and never waited on, for the
-//! per-run state the DAG engine publishes (artifact slots, fingerprints,
-//! cache keys).
+//! per-run state the DAG engine publishes beside its artifact slots
+//! (fingerprints, cache keys; the slots themselves are
+//! [`Slot`](crate::slot)s, whose one writer needs no compare-and-swap).
 //!
 //! `std::sync::OnceLock` is built for callers that block until another
 //! thread's initialiser finishes: a write is a compare-and-swap that takes
@@ -20,8 +21,7 @@
 //!   value; a reader's `Acquire` load that sees `FULL` synchronises with
 //!   it, so the value's bytes are visible to the reader.
 //! - Once `FULL`, the value is never written or moved again while shared:
-//!   only `&mut self` (drop, [`into_inner`](WriteOnce::into_inner)) takes
-//!   it out, and then no reference to it can exist.
+//!   only `&mut self` (drop) takes it out, and then no reference to it can exist.
 //! - The cell is `Sync` only for `T: Send + Sync` (a value written on one
 //!   thread and read on many), and `Send` for `T: Send`, as `OnceLock`.
 #![allow(unsafe_code)]
@@ -85,11 +85,6 @@ impl<T> WriteOnce<T> {
         } else {
             None
         }
-    }
-
-    /// The value, taken out of the cell.
-    pub(crate) fn into_inner(mut self) -> Option<T> {
-        self.take()
     }
 
     fn take(&mut self) -> Option<T> {
@@ -160,8 +155,8 @@ mod tests {
             Err(String::from("second"))
         );
         assert_eq!(cell.get().map(String::as_str), Some("first"));
-        assert_eq!(cell.clone().into_inner().as_deref(), Some("first"));
-        assert_eq!(WriteOnce::<String>::new().into_inner(), None);
+        assert_eq!(cell.clone().get().map(String::as_str), Some("first"));
+        assert_eq!(WriteOnce::<String>::new().clone().get(), None);
     }
 
     /// Many threads race to write one cell while others read it: exactly

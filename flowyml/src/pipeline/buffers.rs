@@ -26,7 +26,7 @@ use std::sync::atomic::AtomicU32;
 
 use crate::incremental::fingerprint::Fingerprint;
 use crate::record::RawRecord;
-use crate::slot::Value;
+use crate::slot::Slot;
 use crate::sync::lock;
 use crate::write_once::WriteOnce;
 
@@ -35,7 +35,7 @@ use crate::write_once::WriteOnce;
 pub(crate) struct RunBuffers {
     /// Every artifact slot, written once by its producer (or seeded from a
     /// run-time input).
-    pub slots: Vec<WriteOnce<Value>>,
+    pub slots: Vec<Slot>,
     /// Each slot's content fingerprint, where the pipeline has a cache
     /// (empty otherwise).
     pub fingerprints: Vec<WriteOnce<Fingerprint>>,
@@ -77,7 +77,7 @@ impl RunBuffers {
     /// steps, with fingerprints and keys where `cached`; the countdown is
     /// refilled by the ready queue itself.
     fn fill(&mut self, slots: usize, steps: usize, cached: bool) {
-        self.slots.extend((0..slots).map(|_| WriteOnce::new()));
+        self.slots.extend((0..slots).map(|_| Slot::new()));
         if cached {
             self.fingerprints
                 .extend((0..slots).map(|_| WriteOnce::new()));
@@ -124,6 +124,7 @@ impl Spare {
 
 #[cfg(test)]
 mod tests {
+    use crate::slot::Value;
     use std::sync::atomic::Ordering;
 
     use super::*;
@@ -132,7 +133,7 @@ mod tests {
     fn a_given_back_set_is_taken_again_empty_and_in_the_same_memory() {
         let spare = Spare::default();
         let mut used = spare.take(3, 2, true);
-        let _ = used.slots[1].set(Value::new(7_u64));
+        used.slots[1] = Slot::from(Value::new(7_u64));
         let _ = used.keys[0].set(Fingerprint::default());
         used.records[1].state.store(5, Ordering::Relaxed);
         used.countdown.push(AtomicU32::new(1));

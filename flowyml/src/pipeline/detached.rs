@@ -16,9 +16,8 @@ use std::time::{Duration, Instant};
 
 use crate::error::{BoxError, panic_message};
 use crate::resource::Resources;
-use crate::slot::Value;
+use crate::slot::{Slot, Value};
 use crate::step::{Gathered, Step, StepContext};
-use crate::write_once::WriteOnce;
 
 /// How a limited attempt ended.
 pub(crate) enum Attempt {
@@ -56,10 +55,10 @@ pub(crate) fn call(
         .spawn(move || {
             let k = inputs.len();
             let m = step.spec().outputs.len();
-            let slots: Vec<WriteOnce<Value>> = inputs
+            let slots: Vec<Slot> = inputs
                 .into_iter()
-                .map(WriteOnce::from)
-                .chain((0..m).map(|_| WriteOnce::new()))
+                .map(Slot::from)
+                .chain((0..m).map(|_| Slot::new()))
                 .collect();
             let positions: Vec<u32> = (0..k as u32).collect();
             let mut ctx = StepContext {
@@ -77,11 +76,7 @@ pub(crate) fn call(
             let result = catch_unwind(AssertUnwindSafe(|| step.run(&mut ctx)))
                 .unwrap_or_else(|p| Err(format!("panicked: {}", panic_message(&*p)).into()));
             let gathered = ctx.gathered;
-            let outputs = slots
-                .into_iter()
-                .skip(k)
-                .map(WriteOnce::into_inner)
-                .collect();
+            let outputs = slots.into_iter().skip(k).map(Slot::into_inner).collect();
             let _ = send.send((result, outputs, gathered));
         });
     if let Err(e) = spawned {

@@ -23,9 +23,9 @@
 //! progress callback, no span per step) a step that succeeds saying
 //! nothing, or is served from the cache, is recorded at once
 //! ([`Run::visit_plain`], [`Run::visit_cached`]); only the others go
-//! through outcomes and retries. Artifacts live in `WriteOnce` slots,
-//! written with one compare-and-swap and read with one load: shared
-//! values by `Arc`, scalars inline. Errors, rerun reasons and notes, which
+//! through outcomes and retries. Artifacts live in two-word `Slot`s,
+//! written by their producer's visit alone with one store and read with
+//! one load: shared values by `Arc`, scalars inline. Errors, rerun reasons and notes, which
 //! few steps have, go to one side table behind a mutex. Retries, time
 //! limits, the progress callback and the span per step cost a branch each
 //! when unused.
@@ -55,7 +55,7 @@ use crate::incremental::store::{ArtifactStore, RunStatus, RunWriter};
 use crate::prefetch::prefetch;
 use crate::record::{self, Details, StepStatus};
 use crate::resource::{ResourceGuard, ResourceProvider, Resources, RunResource};
-use crate::slot::Value;
+use crate::slot::{Slot, Value};
 use crate::step::{Gathered, Said, Step, StepContext};
 use crate::sync::lock;
 
@@ -173,7 +173,7 @@ impl<'p> Run<'p> {
     /// If an input's fingerprint cannot be computed (its encoding failed).
     pub(crate) fn seed_inputs(&mut self) -> Result<()> {
         for (slot, input) in self.pipeline.inputs.iter().enumerate() {
-            let _ = self.buffers.slots[slot].set(Value::Shared(Arc::clone(&input.value)));
+            self.buffers.slots[slot] = Slot::from(Value::from(Arc::clone(&input.value)));
             if let Some(fp) = self.buffers.fingerprints.get(slot) {
                 let _ = fp.set(input.fingerprint()?);
             }
@@ -300,6 +300,7 @@ impl<'p> Run<'p> {
     }
 
     /// One attempt of step `i` on a thread of its own, at most `limit`.
+    #[allow(unsafe_code)]
     fn call_limited(&self, i: usize, limit: Duration) -> Outcome {
         let step = Arc::clone(&self.pipeline.steps[i]);
         let inputs: Option<Vec<Value>> = self
@@ -330,7 +331,9 @@ impl<'p> Run<'p> {
             } => {
                 for (slot, value) in self.plan.outputs_of(i).zip(outputs) {
                     if let Some(value) = value {
-                        let _ = self.buffers.slots[slot].set(value);
+                        // SAFETY: this is step `i`'s visit, the one writer
+                        // of its output slots (see `slot`).
+                        let _ = unsafe { self.buffers.slots[slot].set(value) };
                     }
                 }
                 let call = self.pipeline.catalog.call(i);

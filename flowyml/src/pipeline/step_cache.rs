@@ -52,7 +52,7 @@ use crate::incremental::fingerprint::{FileFingerprints, Fingerprint, KeyBuilder}
 use crate::incremental::store::{ArtifactStore, RunWriter, StepExecution};
 use crate::prefetch::prefetch;
 use crate::record::RerunReason;
-use crate::slot::Value;
+use crate::slot::{Slot, Value};
 use crate::step::{FileRead, Specs, StepSpec};
 use crate::sync::lock;
 use crate::write_once::WriteOnce;
@@ -126,7 +126,7 @@ pub(crate) struct StepCache {
     files: FileFingerprints,
 }
 
-/// One step's view of a cached run.
+/// One step's view of a cached run, made for one visit of the step.
 pub(crate) struct CachedStep<'a> {
     pub index: usize,
     /// The run's steps' specs (this one's is read only where a hit is
@@ -141,7 +141,7 @@ pub(crate) struct CachedStep<'a> {
     pub inputs: &'a [u32],
     /// The slots of its outputs, in output order.
     pub outputs: Range<usize>,
-    pub slots: &'a [WriteOnce<Value>],
+    pub slots: &'a [Slot],
     pub fingerprints: &'a [WriteOnce<Fingerprint>],
     /// Where the step's key goes, for its record.
     pub key: &'a WriteOnce<Fingerprint>,
@@ -154,6 +154,16 @@ impl CachedStep<'_> {
 
     fn codecs(&self) -> &[Codec] {
         self.catalog.output_codecs(self.index)
+    }
+
+    /// Serves output `slot` from the cache: its value and fingerprint.
+    #[inline]
+    #[allow(unsafe_code)]
+    fn put(&self, slot: usize, value: Value, fingerprint: Fingerprint) {
+        // SAFETY: a cached step is made for one visit of its step, the one
+        // writer of its output slots (see `slot`).
+        let _ = unsafe { self.slots[slot].set(value) };
+        let _ = self.fingerprints[slot].set(fingerprint);
     }
 }
 
@@ -305,8 +315,7 @@ impl StepCache {
                 }
                 Some(entry) if entry.key == key => {
                     for ((artifact, fp), slot) in entry.outputs.iter().zip(step.outputs.clone()) {
-                        let _ = step.slots[slot].set(artifact.clone());
-                        let _ = step.fingerprints[slot].set(*fp);
+                        step.put(slot, artifact.clone(), *fp);
                     }
                     drop(latest);
                     self.record(writer, step, key, Vec::new(), checked(), true);
@@ -388,8 +397,7 @@ impl StepCache {
             return false;
         }
         for ((artifact, fp), slot) in entry.outputs.iter().zip(step.outputs.clone()) {
-            let _ = step.slots[slot].set(artifact.clone());
-            let _ = step.fingerprints[slot].set(*fp);
+            step.put(slot, artifact.clone(), *fp);
         }
         let _ = step.key.set(entry.key);
         true
@@ -432,8 +440,7 @@ impl StepCache {
             .zip(&entry.outputs)
             .zip(step.outputs.clone())
         {
-            let _ = step.slots[slot].set(Value::Shared(artifact));
-            let _ = step.fingerprints[slot].set(*hash);
+            step.put(slot, Value::from(artifact), *hash);
         }
         Ok(Loaded::Hit {
             hashes: entry.outputs,

@@ -9,8 +9,7 @@ use crate::artifact::ArtifactType;
 use crate::error::{BoxError, Error};
 use crate::incremental::fingerprint::{Fingerprint, hash_file};
 use crate::resource::Resources;
-use crate::slot::{Artifact, Value};
-use crate::write_once::WriteOnce;
+use crate::slot::{Artifact, Slot, Value};
 
 /// A step's view of the run: its inputs, its output slots, the run's
 /// resources, and notes for its record.
@@ -22,7 +21,7 @@ pub struct StepContext<'a> {
     pub(crate) specs: &'a dyn Specs,
     pub(crate) index: usize,
     /// Every artifact slot of the run.
-    pub(crate) slots: &'a [WriteOnce<Value>],
+    pub(crate) slots: &'a [Slot],
     /// The slot of each of the step's inputs, in parameter order.
     pub(crate) inputs: &'a [u32],
     /// The slots of the step's outputs (consecutive), so that writing one
@@ -191,15 +190,19 @@ impl<'a> StepContext<'a> {
     /// step as with [`set_output`](Self::set_output).
     pub fn set_output_artifact(&mut self, j: usize, value: Artifact) {
         if j < self.outputs.len() {
-            self.set_value(j, Value::Shared(value));
+            self.set_value(j, Value::from(value));
         } else {
             self.out_of_range(j);
         }
     }
 
     #[inline]
+    #[allow(unsafe_code)]
     fn set_value(&mut self, j: usize, value: Value) {
-        match self.slots[self.outputs.start + j].set(value) {
+        // SAFETY: a context is made for one visit of its step (or one
+        // attempt, in slots of its own), the one writer of its output slots
+        // (see `slot`); `&mut self` keeps it on one thread at a time.
+        match unsafe { self.slots[self.outputs.start + j].set(value) } {
             Ok(()) => self.written += 1,
             Err(_) => self.written_twice(j),
         }
