@@ -548,6 +548,10 @@ impl<'p> Run<'p> {
             earlier.1.reason = earlier.1.reason.or(later.reason);
             true
         });
+        // A failed or timed-out step always leaves its error here (see
+        // `record`), so the plan's order is searched for the first one only
+        // when some step left an error: not once per step of every run.
+        let any_error = details.iter().any(|(_, d)| d.error.is_some());
         let interrupted = self.pipeline.canceller.is_cancelled();
         let timed_out = self.timed_out.load(Ordering::Relaxed);
         let result = PipelineResult {
@@ -563,12 +567,16 @@ impl<'p> Run<'p> {
             run_id: self.writer.as_ref().map(|w| w.run().0),
             plan: Arc::clone(plan),
         };
-        let first_failure = self.plan.order.iter().map(|&i| i as usize).find(|&i| {
-            matches!(
-                result.buffers.records[i].status(),
-                StepStatus::Failed | StepStatus::TimedOut
-            )
-        });
+        let first_failure = any_error
+            .then(|| {
+                self.plan.order.iter().map(|&i| i as usize).find(|&i| {
+                    matches!(
+                        result.buffers.records[i].status(),
+                        StepStatus::Failed | StepStatus::TimedOut
+                    )
+                })
+            })
+            .flatten();
         if let Some(writer) = self.writer {
             let status = match (interrupted, first_failure.is_some() || timed_out) {
                 (true, _) => RunStatus::Interrupted,
