@@ -727,3 +727,52 @@ fn a_result_keeps_its_codecs_when_a_step_is_added_after_it() -> flowyml::Result<
     assert!(second.json("label").is_none_or(|json| json.is_err()));
     Ok(())
 }
+
+/// A step gathering a hundred inputs (in an order of its own) and one
+/// writing a hundred outputs read and write each where it is, and the step
+/// after them finds its inputs past theirs.
+#[test]
+fn steps_with_a_hundred_inputs_or_outputs_read_and_write_each() -> flowyml::Result<()> {
+    const N: usize = 100;
+    let mut p = Pipeline::new("wide");
+    let mut scatter = FnStep::builder("scatter");
+    for k in 0..N {
+        scatter = scatter.output::<u64>(format!("part{k}"));
+    }
+    p.add_step(scatter.build(|ctx| {
+        for k in 0..N {
+            ctx.set_output(k, k as u64 * 3);
+        }
+        Ok(())
+    }));
+    let mut gather = FnStep::builder("gather");
+    for k in (0..N).rev() {
+        gather = gather.input::<u64>(format!("part{k}"));
+    }
+    p.add_step(gather.output::<Vec<u64>>("gathered").build(|ctx| {
+        let all = (0..ctx.input_count())
+            .map(|i| ctx.input::<u64>(i).copied())
+            .collect::<Result<Vec<u64>, _>>()?;
+        ctx.set_output(0, all);
+        Ok(())
+    }));
+    p.add_step(
+        FnStep::builder("after")
+            .input::<Vec<u64>>("gathered")
+            .input::<u64>("part7")
+            .output::<u64>("check")
+            .build(|ctx| {
+                let total = ctx.input::<Vec<u64>>(0)?.iter().sum::<u64>();
+                ctx.set_output(0, total + ctx.input::<u64>(1)?);
+                Ok(())
+            }),
+    );
+    let result = p.run()?;
+    let expected: Vec<u64> = (0..N as u64).rev().map(|k| k * 3).collect();
+    assert_eq!(
+        result.get::<Vec<u64>>("gathered")?.as_slice(),
+        expected.as_slice()
+    );
+    assert_eq!(*result.get::<u64>("check")?, 3 * 99 * 100 / 2 + 21);
+    Ok(())
+}
