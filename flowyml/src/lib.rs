@@ -113,6 +113,7 @@ pub mod cache;
 #[cfg(feature = "cli")]
 #[cfg_attr(docsrs, doc(cfg(feature = "cli")))]
 pub mod cli;
+mod clock;
 mod dag;
 #[cfg(feature = "dataframe")]
 #[cfg_attr(docsrs, doc(cfg(feature = "dataframe")))]

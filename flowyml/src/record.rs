@@ -7,8 +7,8 @@
 use std::borrow::Cow;
 use std::fmt;
 use std::hash::BuildHasher;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, OnceLock};
 
 use serde::Serialize;
 
@@ -154,14 +154,6 @@ impl RawRecord {
     pub(crate) fn attempts(&self) -> u32 {
         (self.state.load(Ordering::Relaxed) >> 40) as u32
     }
-}
-
-/// The clock a run times its steps with: quanta's, which reads the TSC
-/// where it is reliable (a few nanoseconds, where `Instant::now` costs
-/// about 24) and the OS clock elsewhere. Calibrated once per process.
-pub(crate) fn clock() -> &'static quanta::Clock {
-    static CLOCK: OnceLock<quanta::Clock> = OnceLock::new();
-    CLOCK.get_or_init(quanta::Clock::new)
 }
 
 /// The rare parts of a step's record: its error, why it ran, its notes.

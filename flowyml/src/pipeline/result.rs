@@ -12,9 +12,10 @@ use std::time::{Duration, SystemTime};
 
 use serde::Serialize;
 
+use crate::clock::Clock;
 use crate::error::{Error, FailedRun, Result};
 use crate::incremental::fingerprint::Fingerprint;
-use crate::record::{Details, RerunReason, StepStatus, clock};
+use crate::record::{Details, RerunReason, StepStatus};
 use crate::slot::{Artifact, Value};
 use crate::write_once::WriteOnce;
 
@@ -116,9 +117,9 @@ impl PipelineResult {
             reason: details.and_then(|d| d.reason),
             start: {
                 let start = raw.start.load(Ordering::Relaxed);
-                Duration::from_nanos(clock().delta_as_nanos(self.origin, start))
+                Duration::from_nanos(Clock::get().delta_as_nanos(self.origin, start))
             },
-            duration: Duration::from_nanos(clock().delta_as_nanos(
+            duration: Duration::from_nanos(Clock::get().delta_as_nanos(
                 raw.start.load(Ordering::Relaxed),
                 raw.end.load(Ordering::Relaxed),
             )),

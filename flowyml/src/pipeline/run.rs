@@ -49,11 +49,12 @@ use super::input::RuntimeInput;
 use super::plan::Plan;
 use super::result::PipelineResult;
 use super::step_cache::{CachedStep, Outcome, StepCache};
+use crate::clock::Clock;
 use crate::dag::{self, Visitor};
 use crate::error::{BoxError, Error, Result, panic_message};
 use crate::incremental::store::{ArtifactStore, RunStatus, RunWriter};
 use crate::prefetch::prefetch;
-use crate::record::{self, Details, StepStatus};
+use crate::record::{Details, StepStatus};
 use crate::resource::{ResourceGuard, ResourceProvider, Resources, RunResource};
 use crate::slot::{Slot, Value};
 use crate::step::{Gathered, Said, Step, StepContext};
@@ -115,14 +116,14 @@ pub(crate) struct Run<'p> {
     cancelled: &'p AtomicBool,
     /// Whether the time limit passed.
     timed_out: Arc<AtomicBool>,
-    /// When the run started, in [`record::clock`] ticks; records count
+    /// When the run started, in [`Clock`] ticks; records count
     /// from it.
     origin: u64,
     /// When the run started, for its wall time and its report.
     started: Instant,
     started_at: SystemTime,
     /// The clock, at hand.
-    clock: &'static quanta::Clock,
+    clock: &'static Clock,
     /// The executor's worker count, for the result.
     workers: usize,
     /// Whether `tracing` wants debug events (read once per run).
@@ -159,7 +160,7 @@ impl<'p> Run<'p> {
             origin: 0,
             started: Instant::now(),
             started_at: SystemTime::now(),
-            clock: record::clock(),
+            clock: Clock::get(),
             workers,
             trace_steps,
             lean,
