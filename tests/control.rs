@@ -213,3 +213,63 @@ fn step_attributes_set_retries_backoff_and_time_limits() {
         2
     );
 }
+
+/// A step that writes its output and then fails, retried: the retry's
+/// output is the one kept (the failed attempt's is discarded, not taken for
+/// a second write), in the plain path and with a time limit, where each
+/// attempt runs on a thread of its own.
+#[test]
+fn a_retry_writes_its_own_output_over_a_failed_attempts() -> flowyml::Result<()> {
+    for limited in [false, true] {
+        let calls = Arc::new(AtomicU32::new(0));
+        let counted = Arc::clone(&calls);
+        let mut step = FnStep::builder("half")
+            .output::<String>("value")
+            .retries(2)
+            .backoff(Duration::from_millis(1));
+        if limited {
+            step = step.timeout(Duration::from_secs(30));
+        }
+        let mut p = Pipeline::new("retry_outputs");
+        p.add_step(step.build(move |ctx| {
+            let n = counted.fetch_add(1, Ordering::SeqCst);
+            ctx.set_output(0, format!("attempt {}", n + 1));
+            if n == 0 {
+                return Err("broke after writing".into());
+            }
+            Ok(())
+        }));
+        let result = p.run()?;
+        assert_eq!(calls.load(Ordering::SeqCst), 2, "limited: {limited}");
+        assert_eq!(
+            result.get::<String>("value")?,
+            "attempt 2",
+            "limited: {limited}"
+        );
+        assert_eq!(result.step("half").expect("ran").attempts, 2);
+    }
+    Ok(())
+}
+
+/// A step that writes an output and then fails has produced nothing: its
+/// run's result shows no such artifact, rather than the failed step's.
+#[test]
+fn a_failed_steps_outputs_are_not_in_its_result() {
+    let mut p = Pipeline::new("failed_outputs");
+    p.add_step(
+        FnStep::builder("writes_then_fails")
+            .output::<u64>("partial")
+            .build(|ctx| {
+                ctx.set_output(0, 41u64);
+                Err("broke after writing".into())
+            }),
+    );
+    let Err(Error::StepFailed { result, .. }) = p.run() else {
+        panic!("expected a failure")
+    };
+    assert!(
+        result.artifact("partial").is_none(),
+        "a failed step's output was kept"
+    );
+    assert!(result.get::<u64>("partial").is_err());
+}

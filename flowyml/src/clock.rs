@@ -21,6 +21,7 @@ use std::sync::OnceLock;
 pub(crate) struct Clock {
     quanta: quanta::Clock,
     /// Whether quanta's raw reading is this CPU's TSC, read inline here.
+    #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
     tsc: bool,
 }
 
@@ -70,8 +71,10 @@ fn reads_the_tsc(quanta: &quanta::Clock) -> bool {
 #[cfg(target_arch = "x86_64")]
 #[inline(always)]
 fn tsc() -> u64 {
-    // SAFETY: `rdtsc` has no preconditions: every x86-64 CPU has it, and
-    // it reads a counter, touching no memory.
+    // SAFETY: `rdtsc` reads a counter and touches no memory; every x86-64
+    // CPU has it. (A process that asked the kernel to trap it, with
+    // `prctl(PR_SET_TSC, PR_TSC_SIGSEGV)`, gets its signal here, even where
+    // quanta would have read the OS clock: a run does not support that.)
     unsafe { std::arch::x86_64::_rdtsc() }
 }
 

@@ -39,18 +39,22 @@
 //! one thread (its attempts, retries and cache hits included, in turn).
 //! So a write needs no compare-and-swap, a read-modify-write that waits
 //! for the slot's cache line (it was a third of a step's time in a large
-//! random DAG): it loads the table pointer (`Relaxed`: the only thread
-//! that ever stored it is this one, so it sees its own earlier write and
-//! refuses a second), writes the word, and stores the table with
-//! `Release`. A reader reads the word only after an `Acquire` load sees a
-//! table, which synchronises with that store, so the word's bytes are
-//! visible to it; before that it sees null and reads nothing. Once full,
-//! the slot is not written again while shared: only `&mut self` takes its
-//! value out. A full slot is read as a `&Value`: both are `repr(C)` pairs
-//! of a pointer-sized table field (`AtomicPtr<Ops>` has the layout of
-//! `*mut Ops`, as `&'static Ops` does) and a word (`UnsafeCell` has its
-//! content's layout), and nothing writes either field while that
-//! reference lives.
+//! random DAG): it loads the table pointer (`Relaxed`: the empty slot's
+//! null was stored before the run started this step, which the pool's
+//! spawn and the countdown order before the visit, and any table since
+//! was stored by this thread, so it sees its own earlier write and refuses
+//! a second), writes the word, and stores the table with `Release`. A
+//! reader reads the word only after an `Acquire` load sees a table, which
+//! synchronises with that store, so the word's bytes are visible to it;
+//! before that it sees null and reads nothing. Once full, the slot is not
+//! written again while shared, except by its writer's [`Slot::clear`] of
+//! what a failed attempt wrote, while no one reads it; `&mut self` takes
+//! its value out. A full slot is read as a `&Value`: both are `repr(C)`
+//! pairs of a table field (`AtomicPtr<Ops>` has the size and bit validity
+//! of `*mut Ops`, as `&'static Ops` does, and an alignment no smaller) and
+//! a word (`UnsafeCell` has its content's layout), checked at compile
+//! time below, and nothing writes either field while that reference
+//! lives.
 #![allow(unsafe_code)]
 
 use std::any::{Any, TypeId};
@@ -243,8 +247,11 @@ impl Value {
     #[inline]
     pub(crate) fn get<T: Any>(&self) -> Option<&T> {
         if self.ops.type_id == TypeId::of::<T>() {
-            // SAFETY: only `Inline<T>` and `Shared<T>` carry `T`'s id, and
-            // `Value::new` chose between them by `inline::<T>()`.
+            // SAFETY: only `Inline<T>` and `Shared<T>` carry `T`'s id (and
+            // the private `RunTimeTyped`'s, which no code of the crate asks
+            // for; read as one, the word would be a zero-sized type behind a
+            // non-null pointer), and `Value::new` chose between the two by
+            // `inline::<T>()`.
             Some(unsafe {
                 if inline::<T>() {
                     &*self.word.as_ptr().cast::<T>()
@@ -305,6 +312,14 @@ impl fmt::Debug for Value {
     }
 }
 
+// A `&Slot` is read as a `&Value` (see the module docs).
+const _: () = assert!(
+    std::mem::offset_of!(Slot, ops) == std::mem::offset_of!(Value, ops)
+        && std::mem::offset_of!(Slot, word) == std::mem::offset_of!(Value, word)
+        && size_of::<Slot>() == size_of::<Value>()
+        && align_of::<Slot>() >= align_of::<Value>()
+);
+
 /// An artifact's slot in a run: written at most once, read by reference
 /// from any thread once written, never waited on (see the module docs).
 #[repr(C)]
@@ -347,6 +362,29 @@ impl Slot {
         self.ops
             .store(ptr::from_ref(value.ops).cast_mut(), Ordering::Release);
         Ok(())
+    }
+
+    /// Empties the slot, dropping its value: what a failed attempt wrote.
+    ///
+    /// # Safety
+    /// This thread is the slot's one writer, and no other thread reads the
+    /// slot meanwhile (a step's outputs during its visit: its dependents
+    /// start only after it, the result only after the run).
+    pub(crate) unsafe fn clear(&self) {
+        let ops = self.ops.load(Ordering::Relaxed);
+        if ops.is_null() {
+            return;
+        }
+        // `Relaxed`: whoever reads the slot next synchronises with this
+        // thread first (the countdown, the run's join).
+        self.ops.store(ptr::null_mut(), Ordering::Relaxed);
+        drop(Value {
+            // SAFETY: a full slot's pointer is a `&'static Ops`, and its
+            // word was written with it; no reference to the value is left
+            // (the caller's promise), and the slot no longer holds it.
+            ops: unsafe { &*ops },
+            word: unsafe { *self.word.get() },
+        });
     }
 
     /// The value, if it was written.
@@ -444,6 +482,8 @@ mod tests {
         assert_eq!(Value::new(7u64).get::<u64>(), Some(&7));
         assert_eq!(Value::new(7u64).get::<u32>(), None);
         assert_eq!(Value::new(7u64).get::<RunTimeTyped>().map(|_| ()), None);
+        let erased = Value::from(Arc::new(7u64) as Artifact);
+        assert_eq!(erased.get::<RunTimeTyped>().map(size_of_val), Some(0));
         assert_eq!(Value::new(true).clone().get::<bool>(), Some(&true));
         assert_eq!(
             Value::new("text".to_owned())

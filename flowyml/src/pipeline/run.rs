@@ -460,6 +460,7 @@ impl<'p> Run<'p> {
             ));
             control::pause(wait, &self.stop);
             attempts += 1;
+            self.discard_outputs(i);
             outcome = attempt();
         }
         match &mut outcome {
@@ -480,6 +481,18 @@ impl<'p> Run<'p> {
             }
         }
         (outcome, attempts)
+    }
+
+    /// Empties step `i`'s output slots: what an attempt that failed wrote
+    /// before it failed is neither a retry's second write nor the result's
+    /// artifact.
+    #[allow(unsafe_code)]
+    fn discard_outputs(&self, i: usize) {
+        for slot in self.plan.outputs_of(i) {
+            // SAFETY: this is step `i`'s visit, the one writer of its output
+            // slots, and nothing reads them until it ends (see `slot`).
+            unsafe { self.buffers.slots[slot].clear() };
+        }
     }
 
     /// Writes step `i`'s record; `started` is when it became ready on its
@@ -522,6 +535,9 @@ impl<'p> Run<'p> {
         };
         if let Some(details) = details {
             lock(&self.details).push((i as u32, details));
+        }
+        if matches!(status, StepStatus::Failed | StepStatus::TimedOut) {
+            self.discard_outputs(i);
         }
         self.buffers.records[i].write(status, worker, attempts, (started, finished));
         status

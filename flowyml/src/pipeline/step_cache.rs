@@ -162,7 +162,9 @@ impl CachedStep<'_> {
     fn put(&self, slot: usize, value: Value, fingerprint: Fingerprint) {
         // SAFETY: a cached step is made for one visit of its step, the one
         // writer of its output slots (see `slot`).
-        let _ = unsafe { self.slots[slot].set(value) };
+        let written = unsafe { self.slots[slot].set(value) };
+        // Empty: a failed attempt's outputs are discarded before the next.
+        debug_assert!(written.is_ok(), "output slot {slot} served twice");
         let _ = self.fingerprints[slot].set(fingerprint);
     }
 }
