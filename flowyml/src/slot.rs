@@ -197,15 +197,9 @@ const ERASED: &Ops = &Ops {
         // SAFETY: as above.
         Arc::clone(unsafe { &*word.assume_init().cast::<Artifact>() })
     },
-    clone: |word| {
-        // SAFETY: as above; the copy of the word owns the new count.
-        unsafe { Arc::increment_strong_count(word.assume_init().cast::<Artifact>()) };
-        *word
-    },
-    drop: |word| {
-        // SAFETY: as above; the word gives up its count, once.
-        drop(unsafe { Arc::from_raw(word.assume_init().cast::<Artifact>()) })
-    },
+    // The word is a shared `Arc<Artifact>`'s: counted and released as one.
+    clone: Shared::<Artifact>::OPS.clone,
+    drop: Shared::<Artifact>::OPS.drop,
 };
 
 /// An artifact: its table and its word (see the module docs).
@@ -306,12 +300,6 @@ impl From<Artifact> for Value {
     }
 }
 
-impl fmt::Debug for Value {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Value(..)")
-    }
-}
-
 // A `&Slot` is read as a `&Value` (see the module docs).
 const _: () = assert!(
     std::mem::offset_of!(Slot, ops) == std::mem::offset_of!(Value, ops)
@@ -371,20 +359,32 @@ impl Slot {
     /// slot meanwhile (a step's outputs during its visit: its dependents
     /// start only after it, the result only after the run).
     pub(crate) unsafe fn clear(&self) {
+        // SAFETY: the caller's promise is `empty`'s.
+        drop(unsafe { self.empty() });
+    }
+
+    /// The value, taken out; the slot left empty.
+    ///
+    /// # Safety
+    /// As [`clear`](Self::clear): no other thread writes or reads the slot
+    /// meanwhile.
+    unsafe fn empty(&self) -> Option<Value> {
+        // `Relaxed`: whoever reads the slot next synchronises with this
+        // thread first (the countdown, the run's join, or `&mut`).
+        // A load and a store, not a swap: no other thread has the slot, and
+        // a locked swap per slot would cost every dropped result.
         let ops = self.ops.load(Ordering::Relaxed);
         if ops.is_null() {
-            return;
+            return None;
         }
-        // `Relaxed`: whoever reads the slot next synchronises with this
-        // thread first (the countdown, the run's join).
         self.ops.store(ptr::null_mut(), Ordering::Relaxed);
-        drop(Value {
+        Some(Value {
             // SAFETY: a full slot's pointer is a `&'static Ops`, and its
             // word was written with it; no reference to the value is left
             // (the caller's promise), and the slot no longer holds it.
             ops: unsafe { &*ops },
             word: unsafe { *self.word.get() },
-        });
+        })
     }
 
     /// The value, if it was written.
@@ -405,15 +405,8 @@ impl Slot {
     }
 
     fn take(&mut self) -> Option<Value> {
-        let ops = std::mem::replace(self.ops.get_mut(), ptr::null_mut());
-        if ops.is_null() {
-            return None;
-        }
-        Some(Value {
-            // SAFETY: a full slot's pointer is a `&'static Ops`.
-            ops: unsafe { &*ops },
-            word: *self.word.get_mut(),
-        })
+        // SAFETY: `&mut self`: no other thread has the slot.
+        unsafe { self.empty() }
     }
 }
 
@@ -532,6 +525,7 @@ mod tests {
         assert_eq!(DROPS.load(Ordering::SeqCst), 0);
         drop(copies);
         assert_eq!(DROPS.load(Ordering::SeqCst), 1, "the erased one");
+        // A test: the slot was filled above, so it is full here.
         let taken = slot.into_inner().expect("full");
         assert_eq!(DROPS.load(Ordering::SeqCst), 1);
         drop(taken);

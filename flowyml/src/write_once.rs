@@ -21,7 +21,8 @@
 //!   value; a reader's `Acquire` load that sees `FULL` synchronises with
 //!   it, so the value's bytes are visible to the reader.
 //! - Once `FULL`, the value is never written or moved again while shared:
-//!   only `&mut self` (drop) takes it out, and then no reference to it can exist.
+//!   only `&mut self` (drop) takes it out, and then no reference to it
+//!   can exist.
 //! - The cell is `Sync` only for `T: Send + Sync` (a value written on one
 //!   thread and read on many), and `Send` for `T: Send`, as `OnceLock`.
 #![allow(unsafe_code)]

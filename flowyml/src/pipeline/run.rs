@@ -25,8 +25,9 @@
 //! ([`Run::visit_plain`], [`Run::visit_cached`]); only the others go
 //! through outcomes and retries. Artifacts live in two-word `Slot`s,
 //! written by their producer's visit alone with one store and read with
-//! one load: shared values by `Arc`, scalars inline. Errors, rerun reasons and notes, which
-//! few steps have, go to one side table behind a mutex. Retries, time
+//! one load: shared values by `Arc`, scalars inline. Errors, rerun
+//! reasons and notes, which few steps have, go to one side table behind a
+//! mutex. Retries, time
 //! limits, the progress callback and the span per step cost a branch each
 //! when unused.
 //!
