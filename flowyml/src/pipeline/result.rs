@@ -110,19 +110,16 @@ impl PipelineResult {
             .binary_search_by_key(&(i as u32), |(s, _)| *s)
             .ok()
             .map(|k| &self.details[k].1);
+        let clock = Clock::get();
+        let start = raw.start.load(Ordering::Relaxed);
+        let end = raw.end.load(Ordering::Relaxed);
         StepRecord {
             name: self.plan.names.get(i),
             status: raw.status(),
             error: details.and_then(|d| d.error.as_ref().map(|(text, _)| text.as_str())),
             reason: details.and_then(|d| d.reason),
-            start: {
-                let start = raw.start.load(Ordering::Relaxed);
-                Duration::from_nanos(Clock::get().delta_as_nanos(self.origin, start))
-            },
-            duration: Duration::from_nanos(Clock::get().delta_as_nanos(
-                raw.start.load(Ordering::Relaxed),
-                raw.end.load(Ordering::Relaxed),
-            )),
+            start: Duration::from_nanos(clock.delta_as_nanos(self.origin, start)),
+            duration: Duration::from_nanos(clock.delta_as_nanos(start, end)),
             worker: raw.worker(),
             notes: details.map_or(&[], |d| &d.notes),
             attempts: raw.attempts(),

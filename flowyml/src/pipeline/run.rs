@@ -27,9 +27,8 @@
 //! written by their producer's visit alone with one store and read with
 //! one load: shared values by `Arc`, scalars inline. Errors, rerun
 //! reasons and notes, which few steps have, go to one side table behind a
-//! mutex. Retries, time
-//! limits, the progress callback and the span per step cost a branch each
-//! when unused.
+//! mutex. Retries, time limits, the progress callback and the span per
+//! step cost a branch each when unused.
 //!
 //! # Stopping
 //! A run stops starting steps when a step fails (unless the pipeline keeps
